@@ -1,0 +1,161 @@
+//! Borrowed views of one decoded metric line: name, type, values, rate, tags.
+//!
+//! Everything here points into the received datagram; nothing is copied. Values
+//! are validated when the line is decoded, but only the first one is kept parsed:
+//! most lines carry one value, and re-parsing the rest of a packed line
+//! (`name:1:2:3|d`) when it is iterated costs less than storing a variable number
+//! of floats without allocating.
+
+use super::number::parse_finite;
+
+/// The metric type named after the first `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// `c`: summed, scaled by 1/rate.
+    Counter,
+    /// `g`: last value, or a delta when signed in statsd mode.
+    Gauge,
+    /// `ms`: timer samples.
+    Timer,
+    /// `h`: histogram samples.
+    Histogram,
+    /// `d`: distribution samples.
+    Distribution,
+    /// `s`: distinct members counted.
+    Set,
+}
+
+impl MetricType {
+    /// Parses the type field (`c`, `g`, `ms`, `h`, `d`, `s`).
+    pub fn from_field(field: &str) -> Option<Self> {
+        Some(match field {
+            "c" => MetricType::Counter,
+            "g" => MetricType::Gauge,
+            "ms" => MetricType::Timer,
+            "h" => MetricType::Histogram,
+            "d" => MetricType::Distribution,
+            "s" => MetricType::Set,
+            _ => return None,
+        })
+    }
+
+    /// The wire spelling of this type.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "c",
+            MetricType::Gauge => "g",
+            MetricType::Timer => "ms",
+            MetricType::Histogram => "h",
+            MetricType::Distribution => "d",
+            MetricType::Set => "s",
+        }
+    }
+}
+
+/// One numeric value of a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The value, always finite.
+    pub value: f64,
+    /// The text began with `+` or `-`: a gauge delta in statsd mode.
+    pub signed: bool,
+}
+
+impl Sample {
+    /// Parses one value; rejects empty, non-numeric and non-finite text.
+    #[inline]
+    pub fn parse(text: &str) -> Option<Sample> {
+        let value = parse_finite(text)?;
+        let first = text.as_bytes()[0];
+        Some(Sample {
+            value,
+            signed: first == b'+' || first == b'-',
+        })
+    }
+}
+
+/// What a line carries: numbers, or one set member.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Payload<'a> {
+    /// One or more numbers; `rest` holds the validated text after the first, without
+    /// its leading `:` (empty when the line carried one value).
+    Numbers { first: Sample, rest: &'a str },
+    /// The raw member text of a set, colons included.
+    SetMember(&'a str),
+}
+
+impl<'a> Payload<'a> {
+    /// Parses the value text of a line of type `kind`.
+    #[inline]
+    pub(crate) fn parse(kind: MetricType, text: &'a str) -> Option<Payload<'a>> {
+        if kind == MetricType::Set {
+            return (!text.is_empty()).then_some(Payload::SetMember(text));
+        }
+        // A number never contains `:`, so the common single value is parsed in one pass
+        // and only a failed parse looks for packed values.
+        if let Some(first) = Sample::parse(text) {
+            return Some(Payload::Numbers { first, rest: "" });
+        }
+        let (first, rest) = text.split_once(':')?;
+        let first = Sample::parse(first)?;
+        // Every packed value must be valid (an empty `rest` from `1:` is not), so that
+        // iterating later cannot fail.
+        if !rest.split(':').all(|t| Sample::parse(t).is_some()) {
+            return None;
+        }
+        Some(Payload::Numbers { first, rest })
+    }
+
+    /// Every numeric value of the line, in order; nothing for a set.
+    pub fn samples(&self) -> impl Iterator<Item = Sample> + 'a {
+        let (first, rest) = match *self {
+            Payload::Numbers { first, rest } => (Some(first), rest),
+            Payload::SetMember(_) => (None, ""),
+        };
+        let packed = (!rest.is_empty())
+            .then(|| rest.split(':'))
+            .into_iter()
+            .flatten();
+        first.into_iter().chain(packed.filter_map(Sample::parse))
+    }
+}
+
+/// The raw `#` field of a line; iterating splits on `,` and skips empty tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tags<'a>(pub(crate) &'a str);
+
+impl<'a> Tags<'a> {
+    /// The tag text as received, without the leading `#`.
+    pub fn raw(&self) -> &'a str {
+        self.0
+    }
+
+    /// True when the line carried no non-empty tag.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Each non-empty tag (`key:value` or a bare `key`), in received order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.split(',').filter(|t| !t.is_empty())
+    }
+}
+
+/// One decoded metric line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metric<'a> {
+    /// Everything before the first `:`, never empty.
+    pub name: &'a str,
+    /// The type after the first `|`.
+    pub kind: MetricType,
+    /// The values, validated.
+    pub payload: Payload<'a>,
+    /// The `@` field, in (0, 1]; 1.0 when absent.
+    pub sample_rate: f64,
+    /// The `#` field.
+    pub tags: Tags<'a>,
+    /// The `c:` field (origin container id).
+    pub container_id: Option<&'a str>,
+    /// The `T` field: client-side unix timestamp in seconds.
+    pub timestamp: Option<u64>,
+}

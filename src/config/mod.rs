@@ -1,0 +1,22 @@
+//! tallyd's YAML configuration: the model, its value types, and the loader.
+//!
+//! Parse, don't validate: every key has a type that cannot hold a bad value, so code
+//! that receives a [`Config`] never re-checks it. Unknown keys, duplicate keys and
+//! out-of-range values are refused at load time with the file position and key path.
+//! `config/tallyd.yaml` in the repository documents every key.
+
+mod load;
+mod model;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use load::{ConfigError, InvalidConfig, load_file, parse};
+pub use model::{
+    Aggregation, Config, GaugeSign, HistogramRule, Limits, Listen, LogFormat, LogLevel, Logging,
+    Window,
+};
+pub use values::{
+    AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantile, Quantiles,
+    Shards, SocketPath,
+};

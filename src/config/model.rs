@@ -1,0 +1,253 @@
+//! The configuration tree: one struct per YAML section, each key with its default.
+//!
+//! Every struct denies unknown keys, so a typo is an error with a position rather
+//! than a setting silently ignored. Defaults are the values of the shipped
+//! `config/tallyd.yaml`; a test loads that file and compares it with
+//! [`Config::default`], so the two cannot drift apart.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroU64};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use super::values::{
+    AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantiles, Shards,
+    SocketPath,
+};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where tallyd accepts traffic and serves its endpoints.
+    pub listen: Listen,
+    /// Aggregation window length and retention.
+    pub window: Window,
+    /// What is computed per series.
+    pub aggregation: Aggregation,
+    /// Bounds that protect the daemon from runaway clients.
+    pub limits: Limits,
+    /// Number of shard threads: `auto` (one per core) or a number.
+    pub shards: Shards,
+    /// Log level and format.
+    pub logging: Logging,
+}
+
+/// `listen`: every ingest listener and the HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// DogStatsD over UDP; empty turns UDP off. Default `["127.0.0.1:8125"]`.
+    pub udp: AddrList,
+    /// Newline-delimited StatsD over TCP. Default: off.
+    pub tcp: AddrList,
+    /// Path of a DogStatsD Unix datagram socket. Default: off.
+    pub unix_datagram: Option<SocketPath>,
+    /// Path of a Unix stream socket. Default: off.
+    pub unix_stream: Option<SocketPath>,
+    /// gRPC ingest address. Default: off.
+    pub grpc: Option<ListenAddr>,
+    /// HTTP endpoint for /metrics, /api/v1, /healthz, /readyz. Default `127.0.0.1:9102`.
+    pub http: ListenAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            udp: AddrList::from(SocketAddr::new(LOCALHOST, 8125)),
+            tcp: AddrList::default(),
+            unix_datagram: None,
+            unix_stream: None,
+            grpc: None,
+            http: ListenAddr::from(SocketAddr::new(LOCALHOST, 9102)),
+        }
+    }
+}
+
+/// `window`: how time is cut into aggregation windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Window {
+    /// Window length; windows align to multiples of it since the unix epoch. Default 10s.
+    #[serde(deserialize_with = "interval")]
+    pub interval: HumanDuration,
+    /// Completed windows kept for the JSON API. Default 60.
+    pub retain: NonZeroU32,
+}
+
+impl Window {
+    /// The shortest interval accepted: shorter windows cost more in flushes than they show.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+    /// The built-in defaults.
+    pub const DEFAULT: Window = Window {
+        interval: HumanDuration::from_secs(10),
+        retain: NonZeroU32::new(60).unwrap(),
+    };
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window::DEFAULT
+    }
+}
+
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    let interval = HumanDuration::deserialize(d)?;
+    if interval.get() < Window::MIN_INTERVAL {
+        return Err(de::Error::custom(format!(
+            "{interval} is shorter than the minimum of {}ms",
+            Window::MIN_INTERVAL.as_millis()
+        )));
+    }
+    Ok(interval)
+}
+
+/// Whether a leading `+`/`-` on a gauge value is a delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GaugeSign {
+    /// Etsy StatsD: a signed value adjusts an existing gauge.
+    #[default]
+    Statsd,
+    /// DogStatsD: every value is absolute.
+    Dogstatsd,
+}
+
+/// One `aggregation.histograms` entry: buckets for the metrics whose name matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramRule {
+    /// Metric-name glob, e.g. `api.*`. The first matching rule applies.
+    #[serde(rename = "match")]
+    pub pattern: NamePattern,
+    /// Bucket upper bounds, strictly increasing; `+Inf` is implied.
+    pub buckets: Buckets,
+}
+
+/// `aggregation`: what is computed for each series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Aggregation {
+    /// Quantiles of timers, histograms and distributions. Default `[0.5, 0.9, 0.99]`.
+    pub quantiles: Quantiles,
+    /// `statsd` (signed gauge values are deltas) or `dogstatsd`. Default `statsd`.
+    pub gauge_sign: GaugeSign,
+    /// Prometheus histogram buckets by metric name. Default: none (summaries).
+    pub histograms: Vec<HistogramRule>,
+}
+
+impl Default for Aggregation {
+    fn default() -> Self {
+        let quantiles = [0.5, 0.9, 0.99].map(|q| q.try_into().expect("valid default quantile"));
+        Aggregation {
+            quantiles: quantiles
+                .to_vec()
+                .try_into()
+                .expect("distinct default quantiles"),
+            gauge_sign: GaugeSign::Statsd,
+            histograms: Vec::new(),
+        }
+    }
+}
+
+/// `limits`: bounds that keep one bad client from taking the daemon down.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Series held at once; new series beyond it are refused and counted. Default 1000000.
+    pub max_series: NonZeroU64,
+    /// A series with no sample for this long is removed. Default 5m.
+    pub series_idle_ttl: HumanDuration,
+    /// Longest datagram (and line) accepted; longer ones are truncated and counted.
+    /// Default 65535.
+    #[serde(deserialize_with = "datagram_bytes")]
+    pub max_datagram_bytes: ByteSize,
+}
+
+impl Limits {
+    /// The smallest and largest `max_datagram_bytes` accepted.
+    pub const DATAGRAM_BYTES: RangeInclusive<u64> = 64..=16 << 20;
+
+    /// The built-in defaults.
+    pub const DEFAULT: Limits = Limits {
+        max_series: NonZeroU64::new(1_000_000).unwrap(),
+        series_idle_ttl: HumanDuration::from_secs(300),
+        max_datagram_bytes: ByteSize::new(65_535),
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+fn datagram_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    let size = ByteSize::deserialize(d)?;
+    if !Limits::DATAGRAM_BYTES.contains(&size.bytes()) {
+        return Err(de::Error::custom(format!(
+            "{} bytes is outside the accepted range {} to {}",
+            size.bytes(),
+            Limits::DATAGRAM_BYTES.start(),
+            Limits::DATAGRAM_BYTES.end()
+        )));
+    }
+    Ok(size)
+}
+
+/// Log verbosity; `RUST_LOG`, when set, overrides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything, including per-connection detail.
+    Trace,
+    /// Diagnostic detail.
+    Debug,
+    /// Start-up, shutdown and notable events.
+    #[default]
+    Info,
+    /// Problems tallyd works around.
+    Warn,
+    /// Problems that lose data or stop a component.
+    Error,
+}
+
+impl LogLevel {
+    /// The level as a `tracing` filter directive.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `logging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Logging {
+    /// `trace`, `debug`, `info`, `warn` or `error`. Default `info`.
+    pub level: LogLevel,
+    /// `pretty` or `json`. Default `pretty`.
+    pub format: LogFormat,
+}

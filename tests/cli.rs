@@ -1,0 +1,82 @@
+//! The `tallyd` binary as an operator runs it: version, check-config, start-up errors.
+
+use std::process::{Command, Output};
+
+fn tallyd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tallyd"))
+        .args(args)
+        .output()
+        .expect("tallyd runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_config(yaml: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::fs::write(file.path(), yaml).unwrap();
+    file
+}
+
+#[test]
+fn prints_its_version() {
+    let out = tallyd(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("tallyd {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file_and_prints_a_loadable_config() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tallyd.yaml");
+    let out = tallyd(&["check-config", shipped]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.contains("interval: 10s"), "{printed}");
+    let reparsed = tallyd::config::parse(&printed, "stdout").expect("printed config loads");
+    assert_eq!(reparsed, tallyd::config::Config::default());
+}
+
+#[test]
+fn check_config_names_file_line_and_key_of_a_broken_file() {
+    let file = write_config("listen:\n  udp: []\nwindow:\n  interval: 10q\n");
+    let path = file.path().display().to_string();
+    let out = tallyd(&["check-config", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            r#"error: {path}:4:13: window.interval: "10q" is not a duration (use e.g. 10s, 1m)"#
+        )
+    );
+}
+
+#[test]
+fn check_config_reports_a_missing_file() {
+    let out = tallyd(&["check-config", "/nonexistent/tallyd.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read config file /nonexistent/tallyd.yaml"));
+}
+
+#[test]
+fn refuses_to_start_on_an_invalid_config() {
+    let file = write_config("shards: none\n");
+    let out = tallyd(&["--config", &file.path().display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(":1:9: shards: "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn rejects_an_unknown_subcommand_with_usage() {
+    let out = tallyd(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage"));
+}
