@@ -1,0 +1,42 @@
+//! Allocation budget of the decoder: zero heap blocks per line, for good and bad input.
+//!
+//! dhat replaces the global allocator in this test binary only, so the count is exact.
+
+use tallyd::codec::{Decoder, Message};
+use tallyd::workload::{Generator, Spec};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[test]
+fn decoding_good_and_bad_lines_allocates_nothing() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+
+    let (mut datagrams, lines) = Generator::new(&Spec::default()).packed_datagrams(200);
+    datagrams.push(
+        b"bad\nfoo:nan|g\nfoo:1|c|@2\n\xff\xfe:1|c\n_e{5,4}:title|text\n_sc|db|1\nfoo:1:2:3|d|#a,b\n"
+            .to_vec(),
+    );
+    let decoder = Decoder::new(65_535);
+
+    let before = dhat::HeapStats::get();
+    let (mut metrics, mut other, mut rejected, mut checksum) = (0, 0, 0, 0.0);
+    for datagram in &datagrams {
+        for message in decoder.lines(datagram) {
+            match message {
+                Ok(Message::Metric(m)) => {
+                    metrics += 1;
+                    checksum += m.payload.samples().map(|s| s.value).sum::<f64>();
+                    checksum += m.tags.iter().count() as f64;
+                }
+                Ok(_) => other += 1,
+                Err(_) => rejected += 1,
+            }
+        }
+    }
+    let after = dhat::HeapStats::get();
+
+    assert_eq!((metrics, other, rejected), (lines + 1, 2, 4));
+    assert!(checksum > 0.0);
+    dhat::assert_eq!(after.total_blocks, before.total_blocks);
+}
