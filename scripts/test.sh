@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's test command runs it on a fresh Debian
+# machine with a Rust toolchain. Installs whatever the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Unit, integration, allocation-budget and bench-correctness tests (criterion runs
+# each bench once in test mode and its checks must pass), then doc tests.
+cargo test --locked --all-targets
+cargo test --locked --doc
