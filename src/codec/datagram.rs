@@ -13,10 +13,9 @@
 //! and UTF-8, decode. Rejections are rare, so decoding a bad line twice is cheap
 //! overall and keeps one source of truth for the reasons.
 
-use memchr::arch::all::memchr::One;
-
 use super::error::{DecodeError, RejectReason};
 use super::line::{Message, decode_line, decode_metric_prefix};
+use super::scan::find_any;
 
 /// Decoding settings shared by every ingest path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +69,7 @@ impl<'a> Lines<'a> {
 impl<'a> Lines<'a> {
     /// Position of the `\n` ending the line that starts at `start`, or the buffer end.
     fn line_end(&self, start: usize) -> usize {
-        One::new(b'\n')
-            .find(&self.buf[start..])
-            .map_or(self.buf.len(), |i| start + i)
+        find_any(self.buf, start, [b'\n'])
     }
 
     /// Length of `self.buf[start..end]` without a trailing `\r`.

@@ -6,12 +6,11 @@
 //! working. When a field repeats, the last one wins. The cost per line is a few
 //! `memchr` calls and one float parse for the common single-value line.
 
-use memchr::arch::all::memchr::{Three, Two};
-
 use super::error::RejectReason;
 use super::event::{Event, ServiceCheck, decode_event, decode_service_check};
 use super::metric::{Metric, MetricType, Payload, Tags};
 use super::number::parse_finite;
+use super::scan::find_any;
 
 /// What a line turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,17 +35,10 @@ pub fn decode_line(line: &str) -> Result<Message<'_>, RejectReason> {
     decode_metric(line).map(Message::Metric)
 }
 
-/// Delimiter search inside a line. The fields of a line are a few bytes to a few
-/// dozen: memchr's portable word-at-a-time (SWAR) searchers handle eight bytes a step
-/// without the call and set-up cost of its runtime-dispatched SIMD search, which
-/// only pays off on longer haystacks. Building one is a constant.
-///
 /// Position of the first `|` or `\n` in `bytes` at or after `from`, or `bytes.len()`.
 #[inline]
 fn find_field_end(bytes: &[u8], from: usize) -> usize {
-    Two::new(b'|', b'\n')
-        .find(&bytes[from..])
-        .map_or(bytes.len(), |i| from + i)
+    find_any(bytes, from, [b'|', b'\n'])
 }
 
 /// `text[from..to]` without a trailing `\r` when `to` ends the line, so `\r\n`
@@ -73,10 +65,10 @@ pub fn decode_metric(line: &str) -> Result<Metric<'_>, RejectReason> {
 #[inline]
 pub(crate) fn decode_metric_prefix(text: &str) -> Result<(Metric<'_>, usize), RejectReason> {
     let bytes = text.as_bytes();
-    let name_end = Three::new(b':', b'|', b'\n')
-        .find(bytes)
-        .filter(|&i| bytes[i] == b':')
-        .ok_or(RejectReason::Malformed)?;
+    let name_end = find_any(bytes, 0, [b':', b'|', b'\n']);
+    if bytes.get(name_end) != Some(&b':') {
+        return Err(RejectReason::Malformed);
+    }
     if name_end == 0 {
         return Err(RejectReason::EmptyName);
     }

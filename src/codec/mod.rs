@@ -30,6 +30,7 @@ mod event;
 mod line;
 mod metric;
 mod number;
+mod scan;
 #[cfg(test)]
 mod tests;
 
