@@ -9,5 +9,6 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod series;
 pub mod telemetry;
 pub mod workload;

@@ -4,7 +4,8 @@
 //! come in any order: `@<rate>`, `#<tags>`, `c:<container>`, `T<unix seconds>`;
 //! `e:`, `card:`, empty and unknown fields are skipped so newer clients keep
 //! working. When a field repeats, the last one wins. The cost per line is a few
-//! `memchr` calls and one float parse for the common single-value line.
+//! word-at-a-time delimiter searches and one float parse for the common
+//! single-value line.
 
 use super::error::RejectReason;
 use super::event::{Event, ServiceCheck, decode_event, decode_service_check};
