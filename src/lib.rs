@@ -9,6 +9,7 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod kernels;
 pub mod series;
 pub mod telemetry;
 pub mod workload;
