@@ -11,5 +11,6 @@ pub mod codec;
 pub mod config;
 pub mod kernels;
 pub mod series;
+pub mod shard;
 pub mod telemetry;
 pub mod workload;
