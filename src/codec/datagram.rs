@@ -64,9 +64,7 @@ impl<'a> Lines<'a> {
             None => simdutf8::basic::from_utf8(&self.buf[start..end]).ok(),
         }
     }
-}
 
-impl<'a> Lines<'a> {
     /// Position of the `\n` ending the line that starts at `start`, or the buffer end.
     fn line_end(&self, start: usize) -> usize {
         find_any(self.buf, start, [b'\n'])
@@ -83,21 +81,16 @@ impl<'a> Lines<'a> {
     }
 
     /// The usual case: a metric line in a valid UTF-8 buffer, decoded in one pass that
-    /// also finds the line end. Anything else (events, service checks, errors) goes
-    /// through [`Lines::decode_separately`].
-    fn decode_in_place(
-        &mut self,
-        text: &'a str,
-        start: usize,
-    ) -> Option<Result<Message<'a>, DecodeError>> {
-        if let Ok((metric, end)) = decode_metric_prefix(&text[start..]) {
-            let end = start + end;
-            if self.content_len(start, end) <= self.max_line_bytes {
-                self.pos = end + 1;
-                return Some(Ok(Message::Metric(metric)));
-            }
+    /// also finds the line end. `None` for anything else (events, service checks,
+    /// rejections), which [`Lines::decode_separately`] then handles.
+    fn decode_in_place(&mut self, text: &'a str, start: usize) -> Option<Message<'a>> {
+        let (metric, len) = decode_metric_prefix(&text[start..]).ok()?;
+        let end = start + len;
+        if self.content_len(start, end) > self.max_line_bytes {
+            return None;
         }
-        None
+        self.pos = end + 1;
+        Some(Message::Metric(metric))
     }
 
     /// Finds the line end first, then checks length and UTF-8, then decodes.
@@ -126,16 +119,15 @@ impl<'a> Iterator for Lines<'a> {
         loop {
             let start = self.pos;
             let first = *self.buf.get(start)?;
-            if first == b'\n'
-                || (first == b'\r' && self.content_len(start, self.line_end(start)) == 0)
-            {
-                self.pos = self.line_end(start) + 1;
+            // A blank line: `\n` or `\r\n`.
+            if first == b'\n' || (first == b'\r' && self.line_end(start) == start + 1) {
+                self.pos = start + 1 + usize::from(first == b'\r');
                 continue;
             }
             if let Some(text) = self.text.filter(|_| first != b'_')
-                && let Some(decoded) = self.decode_in_place(text, start)
+                && let Some(message) = self.decode_in_place(text, start)
             {
-                return Some(decoded);
+                return Some(Ok(message));
             }
             return Some(self.decode_separately(start));
         }

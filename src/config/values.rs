@@ -25,6 +25,16 @@ where
     parse(text.trim()).map_err(de::Error::custom)
 }
 
+/// The first item that also appears earlier in `items`. Config lists are short, so
+/// a quadratic scan is fine and needs no `Hash` or `Ord`.
+fn first_repeat<T: PartialEq>(items: &[T]) -> Option<&T> {
+    items
+        .iter()
+        .enumerate()
+        .find(|(i, item)| items[..*i].contains(item))
+        .map(|(_, item)| item)
+}
+
 /// A positive duration written with a unit: `500ms`, `10s`, `5m`, `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(Duration);
@@ -198,12 +208,10 @@ impl TryFrom<Vec<ListenAddr>> for AddrList {
     type Error = String;
 
     fn try_from(addrs: Vec<ListenAddr>) -> Result<Self, String> {
-        for (i, addr) in addrs.iter().enumerate() {
-            if addrs[..i].contains(addr) {
-                return Err(format!("{} is listed twice", addr.get()));
-            }
+        match first_repeat(&addrs) {
+            Some(addr) => Err(format!("{} is listed twice", addr.get())),
+            None => Ok(AddrList(addrs)),
         }
-        Ok(AddrList(addrs))
     }
 }
 
@@ -271,12 +279,10 @@ impl TryFrom<Vec<Quantile>> for Quantiles {
     type Error = String;
 
     fn try_from(qs: Vec<Quantile>) -> Result<Self, String> {
-        for (i, q) in qs.iter().enumerate() {
-            if qs[..i].contains(q) {
-                return Err(format!("quantile {} is listed twice", q.get()));
-            }
+        match first_repeat(&qs) {
+            Some(q) => Err(format!("quantile {} is listed twice", q.get())),
+            None => Ok(Quantiles(qs)),
         }
-        Ok(Quantiles(qs))
     }
 }
 
