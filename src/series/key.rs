@@ -59,8 +59,9 @@ impl KeyHasher {
                 tag_sum = tag_sum.wrapping_add(tag_hash);
             }
         }
-        // Rotate so that a tag hash equal to the name hash cannot cancel it out.
-        SeriesKey(name_hash ^ tag_sum.rotate_left(17))
+        // Name and tags never hash alike for the same text: the name hash is seeded
+        // with the type, tag hashes are not, so no extra mixing step is needed.
+        SeriesKey(name_hash ^ tag_sum)
     }
 }
 
