@@ -19,8 +19,11 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod http;
+pub mod ingest;
 pub mod kernels;
 pub mod series;
 pub mod shard;
+pub mod store;
 pub mod telemetry;
 pub mod workload;

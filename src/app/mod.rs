@@ -1,32 +1,101 @@
 //! Bringing the daemon up and down: the one place that sees every component.
 //!
 //! `app` owns start-up order and shutdown order; components never start each other.
+//! Up: logging, store, shards and receivers (`pipeline`), the HTTP listener, then
+//! readiness. Down, on SIGTERM or SIGINT: receivers stop, shards drain their
+//! queues and publish the open window, then HTTP stops and the process exits 0.
 //! Errors here are `anyhow`, since they end the process with a message for the
 //! operator rather than being handled.
 
+mod pipeline;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
+use crate::http::{HttpState, serve};
+use crate::shard::{BatchPool, ShardContext, ShardSettings, SystemClock, Windowing};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
 
-/// Runs the daemon with `config` until it is told to stop.
-///
-/// The pipeline (ingest, shards, windows, HTTP) is not built yet: this logs the
-/// effective listeners and returns an error saying so, so that nobody mistakes a
-/// process that only loaded its config for a running aggregator.
+pub use pipeline::{Pipeline, QUEUE_BATCHES};
+
+/// Runs the daemon with `config` until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     crate::telemetry::init_logging(&config.logging)
         .map_err(|e| anyhow::anyhow!(e))
         .context("cannot set up logging (check RUST_LOG)")?;
-    let udp: Vec<String> = config.listen.udp.iter().map(|a| a.to_string()).collect();
+    // HTTP and signals are the only async parts: one runtime thread is plenty, and
+    // keeps every core for receivers and shards.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("tallyd-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_daemon(config))
+}
+
+async fn run_daemon(config: Config) -> anyhow::Result<()> {
+    let shards = config.shards.resolve().get();
+    let telemetry = Arc::new(Telemetry::new(shards));
+    let settings = ShardSettings::from_config(&config, shards);
+    let store = Arc::new(Store::new(
+        shards,
+        config.window.retain.get() as usize,
+        settings.series.quantiles.clone(),
+    ));
+    let context = ShardContext {
+        store: store.clone(),
+        telemetry: telemetry.clone(),
+        clock: Arc::new(SystemClock),
+        windowing: Windowing::new(config.window.interval.get()),
+        pool: BatchPool::new(shards * QUEUE_BATCHES),
+        settings,
+    };
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+
+    let http_addr = config.listen.http.get();
+    let http_listener = TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot bind HTTP {http_addr} (listen.http)"))?;
+    let http_addr = http_listener.local_addr()?;
+    let pipeline = Pipeline::start(&config, context.clone(), &telemetry)?;
+
+    let state = Arc::new(HttpState::new(
+        store,
+        telemetry.clone(),
+        &context.settings.series.quantiles,
+    ));
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let http = tokio::spawn(serve(http_listener, state, http_stopped));
+
+    telemetry.listeners_ready.store(true, Ordering::Release);
+    let udp: Vec<String> = pipeline.udp_addrs.iter().map(|a| a.to_string()).collect();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        udp = ?udp,
-        http = %config.listen.http.get(),
-        shards = config.shards.resolve().get(),
-        "configuration loaded"
+        http = %http_addr,
+        udp = %udp.join(","),
+        shards,
+        interval = %config.window.interval,
+        "ready"
     );
-    anyhow::bail!(
-        "the aggregation pipeline is not implemented in this build yet; \
-         the configuration is valid (use `tallyd check-config PATH` to print it)"
-    )
+
+    let signal = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal, "stopping: closing the open window");
+    telemetry.listeners_ready.store(false, Ordering::Release);
+    tokio::task::spawn_blocking(move || pipeline.stop())
+        .await
+        .context("shutdown of the pipeline failed")?;
+    let _ = stop_http.send(true);
+    let _ = http.await;
+    tracing::info!("stopped");
+    Ok(())
 }

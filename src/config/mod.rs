@@ -18,5 +18,5 @@ pub use model::{
 };
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantile, Quantiles,
-    Shards, SocketPath,
+    SocketPath, ThreadCount,
 };

@@ -41,7 +41,7 @@ fn defaults_have_the_documented_values() {
     assert!(c.listen.tcp.is_empty());
     assert_eq!(c.listen.http.get().to_string(), "127.0.0.1:9102");
     assert_eq!(c.window.interval.get().as_secs(), 10);
-    assert_eq!(c.window.retain.get(), 60);
+    assert_eq!(c.window.retain.get(), 6);
     assert_eq!(
         c.aggregation.quantiles.iter().collect::<Vec<_>>(),
         [0.5, 0.9, 0.99]
@@ -50,7 +50,7 @@ fn defaults_have_the_documented_values() {
     assert_eq!(c.limits.max_series.get(), 1_000_000);
     assert_eq!(c.limits.series_idle_ttl.get().as_secs(), 300);
     assert_eq!(c.limits.max_datagram_bytes.bytes(), 65_535);
-    assert_eq!(c.shards, Shards::Auto);
+    assert_eq!(c.shards, ThreadCount::Auto);
     assert_eq!(
         c.logging,
         Logging {

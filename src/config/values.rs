@@ -368,9 +368,9 @@ impl Serialize for NamePattern {
     }
 }
 
-/// How many shard threads to run: `auto` (one per available core) or a number.
+/// How many threads of a kind to run: `auto` (one per available core) or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Shards {
+pub enum ThreadCount {
     /// One per core the process may run on.
     #[default]
     Auto,
@@ -378,43 +378,43 @@ pub enum Shards {
     Count(NonZeroUsize),
 }
 
-impl Shards {
+impl ThreadCount {
     /// The number of shards to start on this machine.
     pub fn resolve(self) -> NonZeroUsize {
         match self {
-            Shards::Auto => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
-            Shards::Count(n) => n,
+            ThreadCount::Auto => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            ThreadCount::Count(n) => n,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Shards {
+impl<'de> Deserialize<'de> for ThreadCount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ShardsVisitor;
-        const EXPECTED: &str = "`auto` or a number of shards from 1 up";
+        struct ThreadCountVisitor;
+        const EXPECTED: &str = "`auto` or a number of threads from 1 up";
 
-        impl Visitor<'_> for ShardsVisitor {
-            type Value = Shards;
+        impl Visitor<'_> for ThreadCountVisitor {
+            type Value = ThreadCount;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(EXPECTED)
             }
 
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Shards, E> {
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ThreadCount, E> {
                 usize::try_from(n)
                     .ok()
                     .and_then(NonZeroUsize::new)
-                    .map(Shards::Count)
+                    .map(ThreadCount::Count)
                     .ok_or_else(|| E::custom(format!("{n} is not {EXPECTED}")))
             }
 
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Shards, E> {
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ThreadCount, E> {
                 Err(E::custom(format!("{n} is not {EXPECTED}")))
             }
 
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Shards, E> {
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ThreadCount, E> {
                 match text.trim() {
-                    "auto" => Ok(Shards::Auto),
+                    "auto" => Ok(ThreadCount::Auto),
                     other => match other.parse::<u64>() {
                         Ok(n) => self.visit_u64(n),
                         Err(_) => Err(E::custom(format!("{other:?} is not {EXPECTED}"))),
@@ -423,15 +423,15 @@ impl<'de> Deserialize<'de> for Shards {
             }
         }
 
-        d.deserialize_any(ShardsVisitor)
+        d.deserialize_any(ThreadCountVisitor)
     }
 }
 
-impl Serialize for Shards {
+impl Serialize for ThreadCount {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Shards::Auto => s.serialize_str("auto"),
-            Shards::Count(n) => s.serialize_u64(n.get() as u64),
+            ThreadCount::Auto => s.serialize_str("auto"),
+            ThreadCount::Count(n) => s.serialize_u64(n.get() as u64),
         }
     }
 }

@@ -1,11 +1,25 @@
-//! Shards: one thread per core owning its series; here, so far, time and windows.
+//! Shards: one thread per core owning its series, fed by the ingest threads.
 //!
-//! Window logic reads time only through [`Clock`], so tests move a
-//! [`ManualClock`] rather than sleeping. No tokio on this side of the router: a
-//! shard is a plain thread fed through bounded queues.
+//! Ingest hashes each line and appends it to a per-shard [`Batch`] ([`Router`]);
+//! the shard thread ([`spawn_shard`]) applies batches to its [`ShardState`] and
+//! closes windows on time, publishing rollups to the store. Window logic reads
+//! time only through [`Clock`], so tests move a [`ManualClock`] rather than
+//! sleeping. No tokio on this side of the router: a shard is a plain thread fed
+//! through bounded queues.
 
+mod batch;
 mod clock;
+mod key_map;
+mod router;
+mod series;
+mod state;
+mod thread;
 mod window;
 
+pub use batch::{Batch, BatchPool, BatchSample};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use router::{RouteError, Router};
+pub use series::{SeriesSettings, WindowSamples};
+pub use state::{ShardSettings, ShardState};
+pub use thread::{ShardContext, spawn_shard};
 pub use window::{WindowBounds, Windowing};

@@ -1,8 +1,14 @@
-//! tallyd's own observability: log setup now, its `tallyd_*` metrics later.
+//! tallyd's own observability: log setup and the counters behind its `tallyd_*` metrics.
 //!
-//! Nothing here is on the hot path; ingest and shards only bump counters that this
-//! module reads.
+//! Nothing here is on the hot path; ingest and shards bump counters (batched per
+//! receive call or window) that `http` reads.
 
+mod counters;
+mod kernel_drops;
 mod logging;
 
+pub use counters::{
+    Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters, Telemetry,
+};
+pub use kernel_drops::udp_kernel_drops;
 pub use logging::init_logging;

@@ -1,0 +1,13 @@
+//! The HTTP side: Prometheus/OpenMetrics exposition, the JSON rollups API, health.
+//!
+//! Reads only: the store's snapshots and the telemetry counters. Never blocks a
+//! shard, never writes series state.
+
+mod exposition;
+mod rollups;
+mod self_metrics;
+mod server;
+
+pub use exposition::{Format, write_value};
+pub use rollups::{BadQuery, Query};
+pub use server::{HttpState, serve};

@@ -1,0 +1,212 @@
+//! The HTTP server: routes, content negotiation, gzip; hyper 1.x on tokio.
+//!
+//! Routes: `GET /metrics` (Prometheus 0.0.4, or OpenMetrics when `Accept` asks;
+//! gzip when `Accept-Encoding` allows), `GET /api/v1/rollups` (JSON), `GET /healthz`
+//! (the process answers), `GET /readyz` (listeners bound and every shard running;
+//! 503 otherwise). Handlers only read the store's current snapshot and atomic
+//! counters, so a slow scrape never holds up a shard. HTTP/1.1 only: Prometheus
+//! and curl speak it, and it keeps the build small.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::exposition::{Format, Writer, write_snapshot, write_value};
+use super::rollups::{self, Query};
+use super::self_metrics::{ScrapeFacts, write_self_metrics};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+
+/// What the handlers read.
+pub struct HttpState {
+    store: Arc<Store>,
+    telemetry: Arc<Telemetry>,
+    /// `quantile` label values, formatted once.
+    quantile_labels: Vec<String>,
+    /// Size of the last exposition, to allocate the next one in one go.
+    last_exposition_bytes: AtomicUsize,
+}
+
+impl HttpState {
+    /// Handlers reading `store` and `telemetry`; `quantiles` as configured.
+    pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>, quantiles: &[f64]) -> Self {
+        let quantile_labels = quantiles
+            .iter()
+            .map(|&q| {
+                let mut label = String::new();
+                write_value(&mut label, q);
+                label
+            })
+            .collect();
+        HttpState {
+            store,
+            telemetry,
+            quantile_labels,
+            last_exposition_bytes: AtomicUsize::new(4096),
+        }
+    }
+
+    /// The full exposition in `format`.
+    pub fn exposition(&self, format: Format) -> String {
+        let mut out = String::with_capacity(self.last_exposition_bytes.load(Ordering::Relaxed));
+        let mut writer = Writer::new(&mut out, format);
+        let latest = self.store.latest();
+        let conflicts = latest
+            .as_ref()
+            .map_or(0, |s| write_snapshot(&mut writer, s, &self.quantile_labels));
+        let facts = ScrapeFacts {
+            conflicts,
+            window_series: latest.as_ref().map_or(0, |s| s.series.len()),
+            last_window_end_seconds: latest
+                .as_ref()
+                .map_or(0.0, |s| s.bounds.end_unix_ms as f64 / 1000.0),
+        };
+        write_self_metrics(&mut writer, &self.telemetry, &facts);
+        writer.finish();
+        self.last_exposition_bytes
+            .store(out.len() + out.len() / 8, Ordering::Relaxed);
+        out
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: log and keep serving.
+                    tracing::warn!(error = %err, "cannot accept an HTTP connection");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, &request)) }
+            });
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+}
+
+fn handle(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported\n");
+    }
+    match request.uri().path() {
+        "/metrics" => metrics(state, request),
+        "/api/v1/rollups" => match Query::parse(request.uri().query().unwrap_or("")) {
+            Ok(query) => {
+                let body = rollups::render(&state.store.history(), &query);
+                respond(StatusCode::OK, "application/json", body)
+            }
+            Err(err) => text(StatusCode::BAD_REQUEST, &format!("{err}\n")),
+        },
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if state.telemetry.is_ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: listeners or shards are still starting\n",
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found (try /metrics, /api/v1/rollups, /healthz, /readyz)\n",
+        ),
+    }
+}
+
+fn metrics(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let format = Format::from_accept(header(header::ACCEPT));
+    let body = state.exposition(format).into_bytes();
+    let gzip = header(header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
+    if !gzip {
+        return respond(StatusCode::OK, format.content_type(), body);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    let compressed = encoder.write_all(&body).and_then(|()| encoder.finish());
+    match compressed {
+        Ok(compressed) => {
+            let mut response = respond(StatusCode::OK, format.content_type(), compressed);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        Err(_) => respond(StatusCode::OK, format.content_type(), body),
+    }
+}
+
+/// True when an `Accept-Encoding` value allows gzip (`gzip` without `q=0`).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|part| {
+        let mut fields = part.split(';').map(str::trim);
+        let coding = fields.next().unwrap_or("");
+        let refused = fields.any(|f| f.replace(' ', "") == "q=0" || f.replace(' ', "") == "q=0.0");
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes().to_vec(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.8"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("gzip;q=0"));
+    }
+}

@@ -1,0 +1,48 @@
+//! Turning a received buffer into routed samples and counted outcomes.
+//!
+//! Shared by every transport: decode each line, route metrics to their shard,
+//! count events, service checks and each rejection by reason. Nothing is
+//! allocated and nothing is logged per line; a flood of bad input costs only the
+//! decoding and a counter increment.
+
+use crate::codec::{Decoder, Message, RejectReason};
+use crate::shard::Router;
+use crate::telemetry::LocalTally;
+
+/// Decodes every line of `buf` and routes the metrics.
+#[inline]
+pub fn ingest_buffer(decoder: &Decoder, buf: &[u8], router: &mut Router, tally: &mut LocalTally) {
+    for message in decoder.lines(buf) {
+        tally.lines += 1;
+        match message {
+            Ok(Message::Metric(metric)) => {
+                if router.route(&metric, tally).is_err() {
+                    tally.rejected[RejectReason::TooLong.index()] += 1;
+                }
+            }
+            Ok(Message::Event(_)) => tally.events += 1,
+            Ok(Message::ServiceCheck(_)) => tally.service_checks += 1,
+            Err(err) => tally.rejected[err.reason.index()] += 1,
+        }
+    }
+}
+
+/// The part of a truncated datagram that holds whole lines: everything up to and
+/// including its last `\n`. The cut line after it is dropped, never decoded.
+pub fn whole_lines(buf: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'\n', buf) {
+        Some(end) => &buf[..=end],
+        None => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_datagram_keeps_only_its_whole_lines() {
+        assert_eq!(whole_lines(b"a:1|c\nb:2|c\nc:3"), b"a:1|c\nb:2|c\n");
+        assert_eq!(whole_lines(b"a:1|"), b"");
+    }
+}

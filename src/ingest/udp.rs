@@ -1,0 +1,277 @@
+//! UDP ingest: `SO_REUSEPORT` sockets, one OS thread each, batched `recvmmsg`.
+//!
+//! Each receiving thread owns a socket bound to the same address with
+//! `SO_REUSEPORT`, so the kernel spreads datagrams over them by flow hash and no
+//! two threads contend on one socket lock. A thread receives up to
+//! [`RECV_BATCH`] datagrams per `recvmmsg` call (one syscall instead of 64),
+//! decodes them, routes the lines into per-shard batches and hands those over
+//! once per call.
+//!
+//! Port 0 is resolved before binding: a socket bound to port 0 gets a port of its
+//! own, and sockets bound later to that port would not join its `SO_REUSEPORT`
+//! group in a way that spreads load, so a throwaway socket learns a free port and
+//! every receiving socket then binds to that explicit port.
+//!
+//! The receive buffer (`listen.udp_recv_buffer`) is set with `SO_RCVBUFFORCE` when
+//! the process may (`CAP_NET_ADMIN`), else with `SO_RCVBUF`, which the kernel caps
+//! at `net.core.rmem_max`; the size obtained is logged. A datagram longer than
+//! `limits.max_datagram_bytes` arrives cut (`MSG_TRUNC`): its whole lines are
+//! kept, the cut line is dropped and counted, the datagram counted as truncated.
+//!
+//! Threads stop within [`STOP_POLL`] of the stop flag being set, flushing their
+//! open batches first.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::lines::{ingest_buffer, whole_lines};
+use crate::codec::Decoder;
+use crate::shard::Router;
+use crate::telemetry::{DropReason, LocalTally, Telemetry};
+
+/// Datagrams asked for per `recvmmsg` call.
+pub const RECV_BATCH: usize = 64;
+
+/// How often a blocked receiver looks at the stop flag.
+pub const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Tries at binding a resolved port-0 address before giving up (another process
+/// may take the port between resolution and binding).
+const PORT_RESOLUTION_TRIES: usize = 8;
+
+/// A bound group of `SO_REUSEPORT` sockets sharing one address.
+#[derive(Debug)]
+pub struct UdpGroup {
+    /// The address bound, with the port resolved.
+    pub local_addr: SocketAddr,
+    /// One socket per receiving thread.
+    pub sockets: Vec<Socket>,
+    /// Receive buffer size the kernel granted, in bytes.
+    pub recv_buffer: usize,
+}
+
+/// Binds `count` sockets to `addr` (port 0 resolved first) with `recv_buffer`
+/// bytes of receive buffer each.
+pub fn bind_group(addr: SocketAddr, count: usize, recv_buffer: usize) -> io::Result<UdpGroup> {
+    if addr.port() != 0 {
+        return bind_all(addr, count, recv_buffer);
+    }
+    let mut last_error = None;
+    for _ in 0..PORT_RESOLUTION_TRIES {
+        let port = std::net::UdpSocket::bind(addr)?.local_addr()?.port();
+        match bind_all(SocketAddr::new(addr.ip(), port), count, recv_buffer) {
+            Ok(group) => return Ok(group),
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse => last_error = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+fn bind_all(addr: SocketAddr, count: usize, recv_buffer: usize) -> io::Result<UdpGroup> {
+    let sockets = (0..count.max(1))
+        .map(|_| bind_one(addr, recv_buffer))
+        .collect::<io::Result<Vec<_>>>()?;
+    let recv_buffer = sockets[0].recv_buffer_size()?;
+    Ok(UdpGroup {
+        local_addr: addr,
+        sockets,
+        recv_buffer,
+    })
+}
+
+fn bind_one(addr: SocketAddr, recv_buffer: usize) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if !force_recv_buffer(socket.as_raw_fd(), recv_buffer) {
+        socket.set_recv_buffer_size(recv_buffer)?;
+    }
+    socket.set_read_timeout(Some(STOP_POLL))?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// Sets the receive buffer past `net.core.rmem_max`; false without `CAP_NET_ADMIN`.
+fn force_recv_buffer(fd: RawFd, bytes: usize) -> bool {
+    // The kernel doubles the value it is given (for bookkeeping); halve it so the
+    // obtained size is what was configured.
+    let value = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is an open socket; the option value is a c_int on the stack
+    // whose size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+/// The inode of a socket, as `/proc/net/udp` lists it.
+pub fn socket_inode(socket: &Socket) -> Option<u64> {
+    // SAFETY: `stat` is plain data, fully written by a successful `fstat` on an open fd.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open for the lifetime of `socket`; `stat` is a valid out pointer.
+    let rc = unsafe { libc::fstat(socket.as_raw_fd(), &mut stat) };
+    (rc == 0).then_some(stat.st_ino)
+}
+
+/// What a receiving thread needs.
+pub struct Receiver {
+    /// The socket it owns.
+    pub socket: Socket,
+    /// Its router into the shard queues.
+    pub router: Router,
+    /// Line limits.
+    pub decoder: Decoder,
+    /// Longest datagram kept whole.
+    pub max_datagram_bytes: usize,
+    /// Counters.
+    pub telemetry: Arc<Telemetry>,
+    /// Set to stop the thread.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts receiving thread `index`.
+pub fn spawn_receiver(index: usize, receiver: Receiver) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("tallyd-udp-{index}"))
+        .spawn(move || receiver.run())
+}
+
+/// Receive buffers and the `recvmmsg` headers pointing into them.
+struct RecvBuffers {
+    data: Vec<u8>,
+    datagram_bytes: usize,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+impl RecvBuffers {
+    fn new(datagram_bytes: usize) -> Self {
+        let mut data = vec![0u8; datagram_bytes * RECV_BATCH];
+        let iovecs: Vec<libc::iovec> = data
+            .chunks_exact_mut(datagram_bytes)
+            .map(|chunk| libc::iovec {
+                iov_base: chunk.as_mut_ptr().cast(),
+                iov_len: chunk.len(),
+            })
+            .collect();
+        let mut buffers = RecvBuffers {
+            data,
+            datagram_bytes,
+            iovecs,
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+            headers: (0..RECV_BATCH)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect(),
+        };
+        for (header, iovec) in buffers.headers.iter_mut().zip(buffers.iovecs.iter_mut()) {
+            header.msg_hdr.msg_iov = iovec;
+            header.msg_hdr.msg_iovlen = 1;
+        }
+        buffers
+    }
+
+    /// Receives up to [`RECV_BATCH`] datagrams, waiting for the first.
+    fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        for header in &mut self.headers {
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
+        // SAFETY: `headers` holds RECV_BATCH initialised mmsghdrs whose iovecs point
+        // into `data`, which lives as long as `self` and is not otherwise borrowed.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                RECV_BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Datagram `i` of the last receive, and whether it was cut.
+    fn datagram(&self, i: usize) -> (&[u8], bool) {
+        let header = &self.headers[i];
+        let start = i * self.datagram_bytes;
+        let len = (header.msg_len as usize).min(self.datagram_bytes);
+        let truncated = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        (&self.data[start..start + len], truncated)
+    }
+}
+
+impl Receiver {
+    fn run(mut self) {
+        let fd = self.socket.as_raw_fd();
+        let mut buffers = RecvBuffers::new(self.max_datagram_bytes);
+        let mut tally = LocalTally::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            let received = match buffers.receive(fd) {
+                Ok(n) => n,
+                Err(err) if is_timeout(&err) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "UDP receive failed");
+                    std::thread::sleep(STOP_POLL);
+                    continue;
+                }
+            };
+            for i in 0..received {
+                let (datagram, truncated) = buffers.datagram(i);
+                tally.datagrams += 1;
+                tally.bytes += datagram.len() as u64;
+                let lines = if truncated {
+                    tally.truncated_datagrams += 1;
+                    tally.dropped[DropReason::Truncated as usize] += 1;
+                    whole_lines(datagram)
+                } else {
+                    datagram
+                };
+                ingest_buffer(&self.decoder, lines, &mut self.router, &mut tally);
+            }
+            self.router.flush(&mut tally);
+            tally.publish(&self.telemetry, &self.telemetry.udp);
+        }
+        self.router.flush(&mut tally);
+        tally.publish(&self.telemetry, &self.telemetry.udp);
+    }
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_is_resolved_and_every_socket_shares_it() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 3, 1 << 20).unwrap();
+        assert_ne!(group.local_addr.port(), 0);
+        for socket in &group.sockets {
+            let local = socket.local_addr().unwrap().as_socket().unwrap();
+            assert_eq!(local, group.local_addr);
+        }
+        assert!(group.recv_buffer > 0);
+    }
+}

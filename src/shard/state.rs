@@ -1,0 +1,221 @@
+//! One shard's series: lookup by key, creation under the series limit, window close.
+//!
+//! A `ShardState` is owned by exactly one thread and is plain synchronous code, so
+//! tests drive it directly: open a window on an arena, apply batches, close it,
+//! look at the rollups. The thread in `thread.rs` only adds the clock and queue.
+//!
+//! Lookup is one probe of a hash map keyed by the pre-computed 128-bit series key
+//! (identity-hashed), giving an index into a dense vector of series; a new series
+//! costs one `SeriesMeta` (its labels rendered here, once). Idle series are
+//! removed at window close with `swap_remove`, fixing the one moved index.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bumpalo::Bump;
+
+use super::batch::Batch;
+use super::key_map::IdentityHasher;
+use super::series::{Series, SeriesSettings, State, WindowSamples};
+use super::window::WindowBounds;
+use crate::codec::MetricType;
+use crate::config::{Config, NamePattern};
+use crate::series::{SeriesKey, SeriesMeta};
+use crate::store::SeriesRollup;
+use crate::telemetry::{DropReason, Telemetry};
+
+/// Everything a shard needs to know from the config.
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    /// Quantiles and gauge mode.
+    pub series: SeriesSettings,
+    /// Histogram rules: the first pattern matching a sampled series' name gives its
+    /// bucket bounds.
+    pub histograms: Vec<(NamePattern, Arc<[f64]>)>,
+    /// Series this shard may hold: `limits.max_series` divided among the shards,
+    /// rounded up.
+    pub max_series: usize,
+    /// Milliseconds without data after which a series is removed.
+    pub idle_ttl_ms: u64,
+}
+
+impl ShardSettings {
+    /// The settings of each of `shards` shards under `config`.
+    pub fn from_config(config: &Config, shards: usize) -> Self {
+        let aggregation = &config.aggregation;
+        let max_series = config.limits.max_series.get().div_ceil(shards as u64);
+        ShardSettings {
+            series: SeriesSettings {
+                quantiles: aggregation.quantiles.iter().collect(),
+                gauge_sign: aggregation.gauge_sign,
+            },
+            histograms: aggregation
+                .histograms
+                .iter()
+                .map(|rule| (rule.pattern.clone(), Arc::from(rule.buckets.bounds())))
+                .collect(),
+            max_series: usize::try_from(max_series).unwrap_or(usize::MAX),
+            idle_ttl_ms: u64::try_from(config.limits.series_idle_ttl.get().as_millis())
+                .unwrap_or(u64::MAX),
+        }
+    }
+
+    fn buckets_for(&self, meta: &SeriesMeta) -> Option<Arc<[f64]>> {
+        let sampled = matches!(
+            meta.kind,
+            MetricType::Timer | MetricType::Histogram | MetricType::Distribution
+        );
+        sampled.then_some(())?;
+        self.histograms
+            .iter()
+            .find(|(pattern, _)| pattern.is_match(&meta.name))
+            .map(|(_, bounds)| bounds.clone())
+    }
+}
+
+type KeyMap = HashMap<SeriesKey, u32, BuildHasherDefault<IdentityHasher>>;
+
+/// The series of one shard.
+#[derive(Debug)]
+pub struct ShardState {
+    index: usize,
+    settings: ShardSettings,
+    telemetry: Arc<Telemetry>,
+    slots: KeyMap,
+    series: Vec<Series>,
+    generation: u64,
+    bucket_scratch: Vec<u64>,
+}
+
+impl ShardState {
+    /// Shard number `index`, reporting to `telemetry.shards[index]`.
+    pub fn new(index: usize, settings: ShardSettings, telemetry: Arc<Telemetry>) -> Self {
+        ShardState {
+            index,
+            settings,
+            telemetry,
+            slots: KeyMap::default(),
+            series: Vec::new(),
+            generation: 0,
+            bucket_scratch: Vec::new(),
+        }
+    }
+
+    /// Series held now.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Opens a window whose samples live in `arena` (reset by the caller after close).
+    pub fn open_window<'a>(&mut self, arena: &'a Bump) -> WindowSamples<'a> {
+        self.generation += 1;
+        WindowSamples::new(arena, self.generation)
+    }
+
+    /// Applies every sample of `batch` to the open `window`.
+    pub fn apply(&mut self, window: &mut WindowSamples<'_>, batch: &Batch) {
+        let gauge_sign = self.settings.series.gauge_sign;
+        let mut refused = 0u64;
+        for sample in &batch.samples {
+            let slot = match self.slots.get(&sample.key) {
+                Some(&slot) => slot as usize,
+                None => match self.create(sample.key, batch, sample) {
+                    Some(slot) => slot,
+                    None => {
+                        refused += 1;
+                        continue;
+                    }
+                },
+            };
+            let state = &mut self.series[slot].state;
+            if sample.kind == MetricType::Set {
+                state.add_member(batch.member(sample));
+            } else {
+                state.add(
+                    sample.value,
+                    sample.signed,
+                    sample.sample_rate,
+                    window,
+                    gauge_sign,
+                );
+            }
+        }
+        self.telemetry.dropped(DropReason::SeriesLimit).add(refused);
+    }
+
+    fn create(
+        &mut self,
+        key: SeriesKey,
+        batch: &Batch,
+        sample: &super::batch::BatchSample,
+    ) -> Option<usize> {
+        if self.series.len() >= self.settings.max_series {
+            return None;
+        }
+        let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
+        let state = State::new(&meta, self.settings.buckets_for(&meta));
+        let slot = self.series.len();
+        self.series.push(Series {
+            key,
+            meta: Arc::new(meta),
+            last_seen_ms: 0,
+            state,
+        });
+        self.slots.insert(key, slot as u32);
+        self.telemetry.shards[self.index]
+            .series
+            .store(self.series.len() as u64, Ordering::Relaxed);
+        Some(slot)
+    }
+
+    /// Closes `window`, which spans `bounds`: removes series idle for
+    /// `limits.series_idle_ttl`, then returns the rollup of every remaining series.
+    pub fn close(
+        &mut self,
+        mut window: WindowSamples<'_>,
+        bounds: WindowBounds,
+    ) -> Vec<SeriesRollup> {
+        let generation = self.generation;
+        for series in &mut self.series {
+            if series.state.is_active(generation) {
+                series.last_seen_ms = bounds.end_unix_ms;
+            }
+        }
+        self.expire_idle(bounds.end_unix_ms);
+        let settings = &self.settings.series;
+        let scratch = &mut self.bucket_scratch;
+        let rollups = self
+            .series
+            .iter_mut()
+            .map(|series| series.close(&mut window, settings, scratch))
+            .collect();
+        self.telemetry.shards[self.index]
+            .series
+            .store(self.series.len() as u64, Ordering::Relaxed);
+        rollups
+    }
+
+    /// Removes the series whose last data is `idle_ttl_ms` or more before `now_ms`.
+    fn expire_idle(&mut self, now_ms: u64) {
+        let ttl = self.settings.idle_ttl_ms.max(1);
+        let mut slot = 0;
+        let mut expired = 0;
+        while slot < self.series.len() {
+            if now_ms.saturating_sub(self.series[slot].last_seen_ms) < ttl {
+                slot += 1;
+                continue;
+            }
+            let removed = self.series.swap_remove(slot);
+            self.slots.remove(&removed.key);
+            if let Some(moved) = self.series.get(slot) {
+                self.slots.insert(moved.key, slot as u32);
+            }
+            expired += 1;
+        }
+        self.telemetry.shards[self.index]
+            .series_expired
+            .add(expired);
+    }
+}

@@ -1,0 +1,183 @@
+//! The last `window.retain` window snapshots, assembled from the shards' parts.
+//!
+//! Each shard closes the same aligned windows and hands its part to
+//! [`Store::publish`]. The part that completes a window (the last shard to report)
+//! merges and sorts the parts and swaps a new history in with one atomic pointer
+//! store (`arc-swap`): readers load the current history without a lock and never
+//! wait for shards, and shards wait only on each other's publication, once a
+//! window, for microseconds.
+//!
+//! A shard that skipped a window (the clock jumped past it while it was busy)
+//! never reports it. Its data is not lost: it went into the window the shard did
+//! close. When a later window completes, earlier incomplete ones are published as
+//! they are, so nothing waits forever.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::snapshot::{SeriesRollup, WindowSnapshot};
+use crate::shard::WindowBounds;
+
+/// Closed windows, oldest first.
+pub type History = Vec<Arc<WindowSnapshot>>;
+
+/// Windows being assembled: parts received so far, keyed by window start.
+#[derive(Debug, Default)]
+struct Pending {
+    windows: BTreeMap<u64, PendingWindow>,
+}
+
+#[derive(Debug)]
+struct PendingWindow {
+    bounds: WindowBounds,
+    parts: Vec<Vec<SeriesRollup>>,
+    reported: usize,
+}
+
+/// The store of closed windows.
+#[derive(Debug)]
+pub struct Store {
+    history: ArcSwap<History>,
+    pending: Mutex<Pending>,
+    shards: usize,
+    retain: usize,
+    quantiles: Arc<[f64]>,
+}
+
+impl Store {
+    /// A store for `shards` shards keeping the last `retain` windows, whose sample
+    /// rollups carry `quantiles`.
+    pub fn new(shards: usize, retain: usize, quantiles: Arc<[f64]>) -> Self {
+        Store {
+            history: ArcSwap::from_pointee(Vec::new()),
+            pending: Mutex::new(Pending::default()),
+            shards,
+            retain: retain.max(1),
+            quantiles,
+        }
+    }
+
+    /// Records one shard's rollups for the window `bounds`. Each shard reports each
+    /// window at most once.
+    pub fn publish(&self, bounds: WindowBounds, part: Vec<SeriesRollup>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let window = pending
+            .windows
+            .entry(bounds.start_unix_ms)
+            .or_insert_with(|| PendingWindow {
+                bounds,
+                parts: Vec::with_capacity(self.shards),
+                reported: 0,
+            });
+        window.parts.push(part);
+        window.reported += 1;
+        if window.reported < self.shards {
+            return;
+        }
+        // This window is complete: it and every earlier one are published now.
+        let later = pending.windows.split_off(&(bounds.start_unix_ms + 1));
+        let ready = std::mem::replace(&mut pending.windows, later);
+        let mut history: History = (**self.history.load()).clone();
+        for window in ready.into_values() {
+            history.push(Arc::new(self.assemble(window)));
+        }
+        let excess = history.len().saturating_sub(self.retain);
+        history.drain(..excess);
+        self.history.store(Arc::new(history));
+    }
+
+    fn assemble(&self, window: PendingWindow) -> WindowSnapshot {
+        let mut series: Vec<SeriesRollup> = window.parts.into_iter().flatten().collect();
+        series.sort_unstable_by(|a, b| {
+            let (a, b) = (&a.meta, &b.meta);
+            (&a.prom_name, a.kind as u8, &a.prom_labels).cmp(&(
+                &b.prom_name,
+                b.kind as u8,
+                &b.prom_labels,
+            ))
+        });
+        WindowSnapshot {
+            bounds: window.bounds,
+            quantiles: self.quantiles.clone(),
+            series,
+        }
+    }
+
+    /// The closed windows, oldest first; empty before the first window closes.
+    pub fn history(&self) -> Arc<History> {
+        self.history.load_full()
+    }
+
+    /// The last closed window.
+    pub fn latest(&self) -> Option<Arc<WindowSnapshot>> {
+        self.history.load().last().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{MetricType, Tags};
+    use crate::series::SeriesMeta;
+    use crate::store::Rollup;
+
+    fn gauge(name: &str, value: f64) -> SeriesRollup {
+        SeriesRollup {
+            meta: Arc::new(SeriesMeta::new(MetricType::Gauge, name, Tags::default())),
+            rollup: Rollup::Gauge {
+                value,
+                active: true,
+            },
+        }
+    }
+
+    fn window(start: u64) -> WindowBounds {
+        WindowBounds {
+            start_unix_ms: start,
+            end_unix_ms: start + 10,
+        }
+    }
+
+    #[test]
+    fn a_window_appears_when_every_shard_has_reported_sorted_by_name() {
+        let store = Store::new(2, 3, Arc::from([0.5]));
+        store.publish(window(0), vec![gauge("b", 1.0)]);
+        assert!(store.latest().is_none());
+        store.publish(window(0), vec![gauge("a", 2.0)]);
+        let latest = store.latest().unwrap();
+        let names: Vec<&str> = latest.series.iter().map(|s| &*s.meta.name).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn only_the_last_retain_windows_are_kept() {
+        let store = Store::new(1, 2, Arc::from([0.5]));
+        for start in [0, 10, 20] {
+            store.publish(window(start), vec![gauge("a", start as f64)]);
+        }
+        let starts: Vec<u64> = store
+            .history()
+            .iter()
+            .map(|w| w.bounds.start_unix_ms)
+            .collect();
+        assert_eq!(starts, [10, 20]);
+    }
+
+    #[test]
+    fn a_window_one_shard_skipped_is_published_when_a_later_one_completes() {
+        let store = Store::new(2, 5, Arc::from([0.5]));
+        store.publish(window(0), vec![gauge("a", 1.0)]);
+        store.publish(window(0), vec![]);
+        store.publish(window(10), vec![gauge("a", 2.0)]);
+        store.publish(window(20), vec![gauge("b", 3.0)]);
+        store.publish(window(20), vec![gauge("a", 4.0)]);
+        let starts: Vec<u64> = store
+            .history()
+            .iter()
+            .map(|w| w.bounds.start_unix_ms)
+            .collect();
+        assert_eq!(starts, [0, 10, 20]);
+    }
+}

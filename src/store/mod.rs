@@ -1,0 +1,10 @@
+//! Closed windows as immutable snapshots, kept for readers; the shards' only output.
+//!
+//! Shards publish, HTTP handlers read. Readers never take a lock that a shard
+//! holds, and a snapshot never changes once published.
+
+mod history;
+mod snapshot;
+
+pub use history::{History, Store};
+pub use snapshot::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowSnapshot};
