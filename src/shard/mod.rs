@@ -23,3 +23,6 @@ pub use series::{SeriesSettings, WindowSamples};
 pub use state::{ShardSettings, ShardState};
 pub use thread::{ShardContext, spawn_shard};
 pub use window::{WindowBounds, Windowing};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! Shard state driven directly: batches in, window close, rollups out; no threads.
+
+use std::sync::Arc;
+
+use bumpalo::Bump;
+
+use super::*;
+use crate::codec::{Decoder, Message};
+use crate::config::Config;
+use crate::series::KeyHasher;
+use crate::store::{Rollup, SeriesRollup};
+use crate::telemetry::{DropReason, Telemetry};
+
+const WINDOW: WindowBounds = WindowBounds {
+    start_unix_ms: 10_000,
+    end_unix_ms: 20_000,
+};
+
+fn next(bounds: WindowBounds, windows: u64) -> WindowBounds {
+    let len = bounds.end_unix_ms - bounds.start_unix_ms;
+    WindowBounds {
+        start_unix_ms: bounds.start_unix_ms + windows * len,
+        end_unix_ms: bounds.end_unix_ms + windows * len,
+    }
+}
+
+fn batch_of(text: &str) -> Batch {
+    let mut batch = Batch::with_capacity();
+    let mut hasher = KeyHasher::new();
+    for message in Decoder::new(4096).lines(text.as_bytes()) {
+        let Ok(Message::Metric(m)) = message else {
+            panic!("not a metric line in {text:?}");
+        };
+        assert!(batch.push(hasher.key(m.kind, m.name, m.tags), &m));
+    }
+    batch
+}
+
+struct Harness {
+    state: ShardState,
+    telemetry: Arc<Telemetry>,
+    arena: Bump,
+}
+
+impl Harness {
+    fn new(yaml: &str) -> Self {
+        let config: Config = crate::config::parse(yaml, "test.yaml").unwrap();
+        let telemetry = Arc::new(Telemetry::new(1));
+        let state = ShardState::new(0, ShardSettings::from_config(&config, 1), telemetry.clone());
+        Harness {
+            state,
+            telemetry,
+            arena: Bump::new(),
+        }
+    }
+
+    /// Applies `text` in one window spanning `bounds` and closes it.
+    fn window(&mut self, bounds: WindowBounds, text: &str) -> Vec<SeriesRollup> {
+        let mut window = self.state.open_window(&self.arena);
+        if !text.is_empty() {
+            self.state.apply(&mut window, &batch_of(text));
+        }
+        let rollups = self.state.close(window, bounds);
+        self.arena.reset();
+        rollups
+    }
+}
+
+fn find<'a>(rollups: &'a [SeriesRollup], name: &str) -> &'a Rollup {
+    &rollups
+        .iter()
+        .find(|r| &*r.meta.name == name)
+        .unwrap_or_else(|| panic!("no series {name}"))
+        .rollup
+}
+
+#[test]
+fn counters_sum_value_over_rate_and_keep_a_running_total() {
+    let mut h = Harness::new("{}");
+    let first = h.window(WINDOW, "c:1|c\nc:2|c|@0.5\nc:3:4|c");
+    assert_eq!(
+        find(&first, "c"),
+        &Rollup::Counter {
+            sum: 12.0,
+            total: 12.0,
+            active: true
+        }
+    );
+    let second = h.window(next(WINDOW, 1), "");
+    assert_eq!(
+        find(&second, "c"),
+        &Rollup::Counter {
+            sum: 0.0,
+            total: 12.0,
+            active: false
+        }
+    );
+    let third = h.window(next(WINDOW, 2), "c:-2|c");
+    assert_eq!(
+        find(&third, "c"),
+        &Rollup::Counter {
+            sum: -2.0,
+            total: 10.0,
+            active: true
+        }
+    );
+}
+
+#[test]
+fn signed_gauges_adjust_in_statsd_mode_and_persist_across_windows() {
+    let mut h = Harness::new("{}");
+    let first = h.window(WINDOW, "g:10|g\ng:+5|g\ng:-3|g\nn:-4|g");
+    assert_eq!(
+        find(&first, "g"),
+        &Rollup::Gauge {
+            value: 12.0,
+            active: true
+        }
+    );
+    assert_eq!(
+        find(&first, "n"),
+        &Rollup::Gauge {
+            value: -4.0,
+            active: true
+        }
+    );
+    let second = h.window(next(WINDOW, 1), "");
+    assert_eq!(
+        find(&second, "g"),
+        &Rollup::Gauge {
+            value: 12.0,
+            active: false
+        }
+    );
+    let third = h.window(next(WINDOW, 2), "g:2|g");
+    assert_eq!(
+        find(&third, "g"),
+        &Rollup::Gauge {
+            value: 2.0,
+            active: true
+        }
+    );
+}
+
+#[test]
+fn signed_gauges_are_absolute_in_dogstatsd_mode() {
+    let mut h = Harness::new("aggregation: { gauge_sign: dogstatsd }");
+    let rollups = h.window(WINDOW, "g:10|g\ng:+5|g\ng:-3|g");
+    assert_eq!(
+        find(&rollups, "g"),
+        &Rollup::Gauge {
+            value: -3.0,
+            active: true
+        }
+    );
+    assert_eq!(h.state.series_count(), 1);
+}
+
+#[test]
+fn sets_count_distinct_members_per_window() {
+    let mut h = Harness::new("{}");
+    let first = h.window(WINDOW, "u:a|s\nu:b|s\nu:a|s\nu:a:b|s");
+    assert_eq!(
+        find(&first, "u"),
+        &Rollup::Set {
+            unique: 3,
+            active: true
+        }
+    );
+    let second = h.window(next(WINDOW, 1), "u:z|s");
+    assert_eq!(
+        find(&second, "u"),
+        &Rollup::Set {
+            unique: 1,
+            active: true
+        }
+    );
+}
+
+#[test]
+fn timers_report_exact_quantiles_and_rate_scaled_count_and_sum() {
+    let mut h = Harness::new("aggregation: { quantiles: [0.5, 0.9, 1] }");
+    let lines: String = (1..=10).rev().map(|v| format!("t:{v}|ms\n")).collect();
+    let rollups = h.window(WINDOW, &lines);
+    let Rollup::Samples(s) = find(&rollups, "t") else {
+        panic!("not samples")
+    };
+    let w = s.window.as_ref().unwrap();
+    assert_eq!(
+        (w.count, w.sum, w.min, w.max, w.mean),
+        (10.0, 55.0, 1.0, 10.0, 5.5)
+    );
+    assert_eq!(&*w.quantiles, [5.0, 9.0, 10.0]);
+    assert!((w.stddev - 8.25f64.sqrt()).abs() < 1e-12);
+    assert_eq!((s.total_count, s.total_sum), (10.0, 55.0));
+
+    let rated = h.window(next(WINDOW, 1), "t:4|ms|@0.5\nt:2|ms|@0.5");
+    let Rollup::Samples(s) = find(&rated, "t") else {
+        panic!("not samples")
+    };
+    let w = s.window.as_ref().unwrap();
+    assert_eq!(
+        (w.count, w.sum, w.mean, w.min, w.max),
+        (4.0, 12.0, 3.0, 2.0, 4.0)
+    );
+    assert_eq!((s.total_count, s.total_sum), (14.0, 67.0));
+
+    let idle = h.window(next(WINDOW, 2), "");
+    let Rollup::Samples(s) = find(&idle, "t") else {
+        panic!("not samples")
+    };
+    assert!(s.window.is_none());
+    assert_eq!(s.total_count, 14.0);
+}
+
+#[test]
+fn matching_histogram_rules_give_cumulative_buckets() {
+    let mut h =
+        Harness::new("aggregation: { histograms: [ { match: 'lat.*', buckets: [1, 5, 10] } ] }");
+    h.window(
+        WINDOW,
+        "lat.db:0.5|h\nlat.db:5|h\nlat.db:7|d\nlat.db:50|h\nother:1|h",
+    );
+    let rollups = h.window(next(WINDOW, 1), "lat.db:1|h|@0.5");
+    let Rollup::Samples(s) = find(&rollups, "lat.db") else {
+        panic!("not samples")
+    };
+    let buckets = s.buckets.as_ref().unwrap();
+    assert_eq!(&*buckets.bounds, [1.0, 5.0, 10.0]);
+    // 0.5 and 5 in the first window, 1 at rate 0.5 (counts 2) in the second;
+    // `lat.db:7|d` is another series (another type).
+    assert_eq!(&*buckets.counts, [3.0, 4.0, 4.0]);
+    assert_eq!(s.total_count, 5.0);
+    let Rollup::Samples(other) = find(&rollups, "other") else {
+        panic!("not samples")
+    };
+    assert!(other.buckets.is_none());
+}
+
+#[test]
+fn series_beyond_the_limit_are_refused_and_counted() {
+    let mut h = Harness::new("limits: { max_series: 2 }");
+    let rollups = h.window(WINDOW, "a:1|c\nb:1|c\nc:1|c\nc:2|c\na:1|c");
+    assert_eq!(rollups.len(), 2);
+    assert_eq!(h.telemetry.dropped(DropReason::SeriesLimit).get(), 2);
+}
+
+#[test]
+fn idle_series_are_removed_after_the_ttl() {
+    let mut h = Harness::new("limits: { series_idle_ttl: 20s }");
+    h.window(WINDOW, "a:1|g\nb:1|c");
+    // 10 s idle: kept.
+    let kept = h.window(next(WINDOW, 1), "b:1|c");
+    assert_eq!(kept.len(), 2);
+    // 20 s idle: removed; b, active, stays.
+    let after = h.window(next(WINDOW, 2), "b:1|c");
+    assert_eq!(after.len(), 1);
+    assert_eq!(&*after[0].meta.name, "b");
+    assert_eq!(h.telemetry.shards[0].series_expired.get(), 1);
+    // A removed series comes back from zero.
+    let back = h.window(next(WINDOW, 3), "a:+2|g");
+    assert_eq!(
+        find(&back, "a"),
+        &Rollup::Gauge {
+            value: 2.0,
+            active: true
+        }
+    );
+}
