@@ -124,6 +124,17 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Appends `text` with `\\` and newlines escaped, as `# HELP` requires.
+fn escape_help(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// The Prometheus type of a series: sampled series are histograms when buckets apply.
 fn type_name(series: &SeriesRollup) -> &'static str {
     match &series.rollup {
@@ -151,6 +162,7 @@ pub fn write_snapshot(
     quantile_labels: &[String],
 ) -> u64 {
     let mut conflicts = 0;
+    let mut help = String::new();
     let mut previous: Option<(&str, &str, &str)> = None;
     for series in &snapshot.series {
         let family = family_name(series);
@@ -162,7 +174,14 @@ pub fn write_snapshot(
                 continue;
             }
             Some((f, _, _)) if f == family => {}
-            _ => w.family(family, kind, ""),
+            _ => {
+                help.clear();
+                help.push_str("DogStatsD ");
+                help.push_str(series.meta.kind.as_str());
+                help.push(' ');
+                escape_help(&mut help, &series.meta.name);
+                w.family(family, kind, &help);
+            }
         }
         previous = Some((family, kind, labels));
         match &series.rollup {

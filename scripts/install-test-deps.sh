@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain: Prometheus'
+# promtool (Debian package `prometheus`) to validate the exposition, and the
+# Python StatsD/DogStatsD clients and Prometheus parser the client tests use.
+# Idempotent: skips what is already there.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
+
+if ! python3 -c 'import datadog, statsd, prometheus_client' 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
+fi
