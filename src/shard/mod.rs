@@ -11,6 +11,7 @@ mod batch;
 mod clock;
 mod key_map;
 mod router;
+mod sample_list;
 mod series;
 mod state;
 mod thread;

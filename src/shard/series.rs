@@ -16,6 +16,7 @@ use bumpalo::Bump;
 use bumpalo::collections::Vec as BumpVec;
 
 use super::key_map::IdentityHasher;
+use super::sample_list::SampleList;
 use crate::config::GaugeSign;
 use crate::kernels::scalar;
 use crate::series::{SeriesKey, SeriesMeta};
@@ -24,7 +25,7 @@ use crate::store::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup};
 /// The samples of one window, arena-allocated: one growable list per sampled series.
 pub struct WindowSamples<'a> {
     arena: &'a Bump,
-    lists: BumpVec<'a, BumpVec<'a, f64>>,
+    lists: BumpVec<'a, SampleList<'a>>,
     generation: u64,
 }
 
@@ -48,6 +49,15 @@ impl<'a> WindowSamples<'a> {
     pub fn is_empty(&self) -> bool {
         self.lists.iter().all(|l| l.is_empty())
     }
+}
+
+/// Buffers reused by every series at a window close.
+#[derive(Debug, Default)]
+pub struct CloseScratch {
+    /// One series' samples, made contiguous for the kernels.
+    values: Vec<f64>,
+    /// Bucket counts of one series.
+    buckets: Vec<u64>,
 }
 
 /// Per-shard settings every series update needs.
@@ -181,7 +191,7 @@ impl State {
         &mut self,
         window: &mut WindowSamples<'_>,
         settings: &SeriesSettings,
-        scratch: &mut Vec<u64>,
+        scratch: &mut CloseScratch,
     ) -> Rollup {
         match self {
             State::Counter { sum, total, active } => {
@@ -226,9 +236,9 @@ impl SampleState {
             self.slot = window.lists.len() as u32;
             self.weight = 0.0;
             self.weighted_sum = 0.0;
-            window.lists.push(BumpVec::new_in(window.arena));
+            window.lists.push(SampleList::new_in(window.arena));
         }
-        window.lists[self.slot as usize].push(value);
+        window.lists[self.slot as usize].push(window.arena, value);
         self.weight += 1.0 / rate;
         self.weighted_sum += value / rate;
     }
@@ -237,11 +247,15 @@ impl SampleState {
         &mut self,
         window: &mut WindowSamples<'_>,
         settings: &SeriesSettings,
-        scratch: &mut Vec<u64>,
+        scratch: &mut CloseScratch,
     ) -> SamplesRollup {
         let stats = (self.generation == window.generation).then(|| {
-            let values = window.lists[self.slot as usize].as_mut_slice();
-            self.window_stats(values, &settings.quantiles, scratch)
+            window.lists[self.slot as usize].copy_to(&mut scratch.values);
+            self.window_stats(
+                &mut scratch.values,
+                &settings.quantiles,
+                &mut scratch.buckets,
+            )
         });
         if let Some(stats) = &stats {
             self.total_count += stats.count;
@@ -302,7 +316,7 @@ impl Series {
         &mut self,
         window: &mut WindowSamples<'_>,
         settings: &SeriesSettings,
-        scratch: &mut Vec<u64>,
+        scratch: &mut CloseScratch,
     ) -> SeriesRollup {
         SeriesRollup {
             meta: self.meta.clone(),

@@ -18,7 +18,7 @@ use bumpalo::Bump;
 
 use super::batch::Batch;
 use super::key_map::IdentityHasher;
-use super::series::{Series, SeriesSettings, State, WindowSamples};
+use super::series::{CloseScratch, Series, SeriesSettings, State, WindowSamples};
 use super::window::WindowBounds;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern};
@@ -86,7 +86,7 @@ pub struct ShardState {
     slots: KeyMap,
     series: Vec<Series>,
     generation: u64,
-    bucket_scratch: Vec<u64>,
+    scratch: CloseScratch,
 }
 
 impl ShardState {
@@ -99,7 +99,7 @@ impl ShardState {
             slots: KeyMap::default(),
             series: Vec::new(),
             generation: 0,
-            bucket_scratch: Vec::new(),
+            scratch: CloseScratch::default(),
         }
     }
 
@@ -185,7 +185,7 @@ impl ShardState {
         }
         self.expire_idle(bounds.end_unix_ms);
         let settings = &self.settings.series;
-        let scratch = &mut self.bucket_scratch;
+        let scratch = &mut self.scratch;
         let rollups = self
             .series
             .iter_mut()
