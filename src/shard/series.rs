@@ -19,7 +19,7 @@ use super::key_map::IdentityHasher;
 use super::sample_list::SampleList;
 use crate::config::GaugeSign;
 use crate::kernels::scalar;
-use crate::series::{SeriesKey, SeriesMeta};
+use crate::series::SeriesMeta;
 use crate::store::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup};
 
 /// The samples of one window, arena-allocated: one growable list per sampled series.
@@ -72,7 +72,6 @@ pub struct SeriesSettings {
 /// One series held by a shard.
 #[derive(Debug)]
 pub(super) struct Series {
-    pub key: SeriesKey,
     pub meta: Arc<SeriesMeta>,
     /// End of the last window in which the series received data.
     pub last_seen_ms: u64,

@@ -5,18 +5,21 @@
 //! look at the rollups. The thread in `thread.rs` only adds the clock and queue.
 //!
 //! Lookup is one probe of a hash map keyed by the pre-computed 128-bit series key
-//! (identity-hashed), giving an index into a dense vector of series; a new series
-//! costs one `SeriesMeta` (its labels rendered here, once). Idle series are
-//! removed at window close with `swap_remove`, fixing the one moved index.
+//! (identity-hashed) that holds the series state itself, so a known series costs
+//! one map probe and no further pointer chase: at 100k series, where every probe
+//! misses the cache, each indirection removed is a cache miss saved per sample.
+//! A new series costs one `SeriesMeta` (its labels rendered here, once). Idle
+//! series are removed at window close.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bumpalo::Bump;
 
-use super::batch::Batch;
+use super::batch::{Batch, BatchSample};
 use super::key_map::IdentityHasher;
 use super::series::{CloseScratch, Series, SeriesSettings, State, WindowSamples};
 use super::window::WindowBounds;
@@ -75,7 +78,7 @@ impl ShardSettings {
     }
 }
 
-type KeyMap = HashMap<SeriesKey, u32, BuildHasherDefault<IdentityHasher>>;
+type SeriesMap = HashMap<SeriesKey, Series, BuildHasherDefault<IdentityHasher>>;
 
 /// The series of one shard.
 #[derive(Debug)]
@@ -83,8 +86,7 @@ pub struct ShardState {
     index: usize,
     settings: ShardSettings,
     telemetry: Arc<Telemetry>,
-    slots: KeyMap,
-    series: Vec<Series>,
+    series: SeriesMap,
     generation: u64,
     scratch: CloseScratch,
 }
@@ -96,8 +98,7 @@ impl ShardState {
             index,
             settings,
             telemetry,
-            slots: KeyMap::default(),
-            series: Vec::new(),
+            series: SeriesMap::default(),
             generation: 0,
             scratch: CloseScratch::default(),
         }
@@ -119,17 +120,16 @@ impl ShardState {
         let gauge_sign = self.settings.series.gauge_sign;
         let mut refused = 0u64;
         for sample in &batch.samples {
-            let slot = match self.slots.get(&sample.key) {
-                Some(&slot) => slot as usize,
-                None => match self.create(sample.key, batch, sample) {
-                    Some(slot) => slot,
-                    None => {
-                        refused += 1;
-                        continue;
-                    }
-                },
+            let full = self.series.len() >= self.settings.max_series;
+            let series = match self.series.entry(sample.key) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(_) if full => {
+                    refused += 1;
+                    continue;
+                }
+                Entry::Vacant(entry) => entry.insert(new_series(&self.settings, batch, sample)),
             };
-            let state = &mut self.series[slot].state;
+            let state = &mut series.state;
             if sample.kind == MetricType::Set {
                 state.add_member(batch.member(sample));
             } else {
@@ -143,31 +143,9 @@ impl ShardState {
             }
         }
         self.telemetry.dropped(DropReason::SeriesLimit).add(refused);
-    }
-
-    fn create(
-        &mut self,
-        key: SeriesKey,
-        batch: &Batch,
-        sample: &super::batch::BatchSample,
-    ) -> Option<usize> {
-        if self.series.len() >= self.settings.max_series {
-            return None;
-        }
-        let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
-        let state = State::new(&meta, self.settings.buckets_for(&meta));
-        let slot = self.series.len();
-        self.series.push(Series {
-            key,
-            meta: Arc::new(meta),
-            last_seen_ms: 0,
-            state,
-        });
-        self.slots.insert(key, slot as u32);
         self.telemetry.shards[self.index]
             .series
             .store(self.series.len() as u64, Ordering::Relaxed);
-        Some(slot)
     }
 
     /// Closes `window`, which spans `bounds`: removes series idle for
@@ -178,7 +156,7 @@ impl ShardState {
         bounds: WindowBounds,
     ) -> Vec<SeriesRollup> {
         let generation = self.generation;
-        for series in &mut self.series {
+        for series in self.series.values_mut() {
             if series.state.is_active(generation) {
                 series.last_seen_ms = bounds.end_unix_ms;
             }
@@ -188,7 +166,7 @@ impl ShardState {
         let scratch = &mut self.scratch;
         let rollups = self
             .series
-            .iter_mut()
+            .values_mut()
             .map(|series| series.close(&mut window, settings, scratch))
             .collect();
         self.telemetry.shards[self.index]
@@ -200,22 +178,23 @@ impl ShardState {
     /// Removes the series whose last data is `idle_ttl_ms` or more before `now_ms`.
     fn expire_idle(&mut self, now_ms: u64) {
         let ttl = self.settings.idle_ttl_ms.max(1);
-        let mut slot = 0;
-        let mut expired = 0;
-        while slot < self.series.len() {
-            if now_ms.saturating_sub(self.series[slot].last_seen_ms) < ttl {
-                slot += 1;
-                continue;
-            }
-            let removed = self.series.swap_remove(slot);
-            self.slots.remove(&removed.key);
-            if let Some(moved) = self.series.get(slot) {
-                self.slots.insert(moved.key, slot as u32);
-            }
-            expired += 1;
-        }
+        let before = self.series.len();
+        self.series
+            .retain(|_, series| now_ms.saturating_sub(series.last_seen_ms) < ttl);
+        let expired = (before - self.series.len()) as u64;
         self.telemetry.shards[self.index]
             .series_expired
             .add(expired);
+    }
+}
+
+/// A new series for the first sample of it, `sample` in `batch`.
+fn new_series(settings: &ShardSettings, batch: &Batch, sample: &BatchSample) -> Series {
+    let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
+    let state = State::new(&meta, settings.buckets_for(&meta));
+    Series {
+        meta: Arc::new(meta),
+        last_seen_ms: 0,
+        state,
     }
 }

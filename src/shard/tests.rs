@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bumpalo::Bump;
 
 use super::*;
-use crate::codec::{Decoder, Message};
+use crate::codec::{Decoder, Message, MetricType};
 use crate::config::Config;
 use crate::series::KeyHasher;
 use crate::store::{Rollup, SeriesRollup};
@@ -222,8 +222,11 @@ fn matching_histogram_rules_give_cumulative_buckets() {
         "lat.db:0.5|h\nlat.db:5|h\nlat.db:7|d\nlat.db:50|h\nother:1|h",
     );
     let rollups = h.window(next(WINDOW, 1), "lat.db:1|h|@0.5");
-    let Rollup::Samples(s) = find(&rollups, "lat.db") else {
-        panic!("not samples")
+    let histogram = rollups
+        .iter()
+        .find(|r| &*r.meta.name == "lat.db" && r.meta.kind == MetricType::Histogram);
+    let Some(Rollup::Samples(s)) = histogram.map(|r| &r.rollup) else {
+        panic!("no histogram lat.db")
     };
     let buckets = s.buckets.as_ref().unwrap();
     assert_eq!(&*buckets.bounds, [1.0, 5.0, 10.0]);
