@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use bumpalo::Bump;
 use tallyd::codec::{Decoder, Message};
 use tallyd::config::Config;
 use tallyd::shard::{
@@ -39,7 +38,7 @@ struct Feed<'f> {
 impl Feed<'_> {
     /// Routes every datagram and applies the batches to `windows`; returns the
     /// lines routed.
-    fn run(&mut self, shards: &mut [ShardState], windows: &mut [WindowSamples<'_>]) -> usize {
+    fn run(&mut self, shards: &mut [ShardState], windows: &mut [WindowSamples]) -> usize {
         let mut tally = LocalTally::default();
         let mut routed = 0;
         for datagram in self.datagrams {
@@ -83,9 +82,11 @@ fn routing_and_applying_known_series_allocates_nothing() {
     let pool = BatchPool::new(1024);
     let mut router = Router::new(senders, pool.clone());
     let decoder = Decoder::new(65_535);
-    // An arena that holds a whole window in its first chunk, as a shard's arena
-    // does after its first few windows.
-    let mut arena = Bump::with_capacity(64 << 20);
+    // Windows whose arenas hold a whole window in their first chunk, as a
+    // shard's do after its first few windows.
+    let mut windows: Vec<WindowSamples> = (0..SHARDS)
+        .map(|_| WindowSamples::with_capacity(64 << 20))
+        .collect();
 
     // Warm-up: creates every series, grows the pool, the sets and the arena.
     let mut feed = Feed {
@@ -95,14 +96,17 @@ fn routing_and_applying_known_series_allocates_nothing() {
         receivers: &receivers,
         pool: &pool,
     };
-    let mut windows: Vec<_> = shards.iter_mut().map(|s| s.open_window(&arena)).collect();
+    for (shard, window) in shards.iter_mut().zip(&mut windows) {
+        shard.begin_window(window);
+    }
     feed.run(&mut shards, &mut windows);
-    for (shard, window) in shards.iter_mut().zip(windows) {
+    for (shard, window) in shards.iter_mut().zip(&windows) {
         shard.close(window, bounds(0));
     }
-    arena.reset();
 
-    let mut windows: Vec<_> = shards.iter_mut().map(|s| s.open_window(&arena)).collect();
+    for (shard, window) in shards.iter_mut().zip(&mut windows) {
+        shard.begin_window(window);
+    }
     let before = dhat::HeapStats::get();
     let routed = feed.run(&mut shards, &mut windows);
     let after = dhat::HeapStats::get();
@@ -111,8 +115,10 @@ fn routing_and_applying_known_series_allocates_nothing() {
     let samples: usize = windows.iter().map(|w| w.len()).sum();
     assert!(samples > 0);
     dhat::assert_eq!(after.total_blocks, before.total_blocks);
-    for (shard, window) in shards.iter_mut().zip(windows) {
-        let rollups = shard.close(window, bounds(1));
+    for (shard, window) in shards.iter_mut().zip(&windows) {
+        let closed = shard.close(window, bounds(1));
+        assert!(!closed.segments.is_empty());
+        let rollups = closed.complete(window, &[0.5], &mut Vec::new());
         assert!(!rollups.is_empty());
     }
 }

@@ -9,21 +9,24 @@
 
 mod batch;
 mod clock;
+mod flush;
 mod key_map;
 mod router;
-mod sample_list;
 mod series;
 mod state;
 mod thread;
 mod window;
+mod window_samples;
 
 pub use batch::{Batch, BatchPool, BatchSample};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use flush::ClosedWindow;
 pub use router::{RouteError, Router};
-pub use series::{SeriesSettings, WindowSamples};
+pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};
 pub use thread::{ShardContext, spawn_shard};
 pub use window::{WindowBounds, Windowing};
+pub use window_samples::WindowSamples;
 
 #[cfg(test)]
 mod tests;

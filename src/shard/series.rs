@@ -1,64 +1,27 @@
 //! The state of one series inside its shard, and how a sample changes it.
 //!
 //! Counters, gauges and sets are updated in place. Timers, histograms and
-//! distributions append each value to the window's arena (`WindowSamples`) and
-//! keep only running weights here; the values are reduced by the kernels when
-//! the window closes. Sizes: a counter or gauge costs about 100 bytes with its
-//! map entry and shared name; a set also holds 8 bytes per distinct member of the
-//! window; a sampled series holds a boxed 64-byte state plus 8 bytes per sample
-//! in the arena.
+//! distributions append each value to the window's samples (`WindowSamples`)
+//! and keep here only what the window close needs without the values: the
+//! window's count and sum (each sample weighted 1/rate), cumulative totals, and
+//! histogram bucket hits, counted as samples arrive (one `partition_point` over
+//! a few bounds) so that every sample is weighted by its own rate. Minimum,
+//! maximum, spread and quantiles need the values and are computed by the flush
+//! (`flush.rs`), off the shard thread.
+//!
+//! Sizes: a counter or gauge costs about 100 bytes with its map entry and
+//! shared name; a set also holds 8 bytes per distinct member of the window; a
+//! sampled series holds a boxed 72-byte state plus 8 bytes per sample.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
-use bumpalo::Bump;
-use bumpalo::collections::Vec as BumpVec;
-
 use super::key_map::IdentityHasher;
-use super::sample_list::SampleList;
+use super::window_samples::WindowSamples;
 use crate::config::GaugeSign;
-use crate::kernels::scalar;
 use crate::series::SeriesMeta;
-use crate::store::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup};
-
-/// The samples of one window, arena-allocated: one growable list per sampled series.
-pub struct WindowSamples<'a> {
-    arena: &'a Bump,
-    lists: BumpVec<'a, SampleList<'a>>,
-    generation: u64,
-}
-
-impl<'a> WindowSamples<'a> {
-    /// An empty window whose lists live in `arena`; `generation` tells its slots
-    /// apart from those of earlier windows.
-    pub(super) fn new(arena: &'a Bump, generation: u64) -> Self {
-        WindowSamples {
-            arena,
-            lists: BumpVec::new_in(arena),
-            generation,
-        }
-    }
-
-    /// Samples held, over all series.
-    pub fn len(&self) -> usize {
-        self.lists.iter().map(|l| l.len()).sum()
-    }
-
-    /// True when no sample is held.
-    pub fn is_empty(&self) -> bool {
-        self.lists.iter().all(|l| l.is_empty())
-    }
-}
-
-/// Buffers reused by every series at a window close.
-#[derive(Debug, Default)]
-pub struct CloseScratch {
-    /// One series' samples, made contiguous for the kernels.
-    values: Vec<f64>,
-    /// Bucket counts of one series.
-    buckets: Vec<u64>,
-}
+use crate::store::{Buckets, Rollup, SamplesRollup, SeriesRollup};
 
 /// Per-shard settings every series update needs.
 #[derive(Debug, Clone)]
@@ -90,15 +53,37 @@ pub(super) enum State {
 
 #[derive(Debug)]
 pub(super) struct SampleState {
-    /// Index of this series' list in the window, valid when `generation` matches.
+    /// This series' list in the window, valid when `generation` matches.
     slot: u32,
     generation: u64,
     /// Sum of 1/rate and of value/rate in this window.
     weight: f64,
     weighted_sum: f64,
+    /// Every sample of the window had rate 1.
+    unit_rates: bool,
     total_count: f64,
     total_sum: f64,
-    buckets: Option<Buckets>,
+    buckets: Option<BucketHits>,
+}
+
+/// Histogram bounds and the weight that fell at or below each bound but above the
+/// previous one (not cumulative), since the series appeared.
+type BucketHits = (Arc<[f64]>, Box<[f64]>);
+
+/// A sampled series' part of a window close that needs its values: done by the flush.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    /// Index of the series' entry in the window's rollups.
+    pub rollup: u32,
+    /// The series' list in the closed window's samples.
+    pub slot: u32,
+    /// Sum of 1/rate over the window's samples.
+    pub count: f64,
+    /// Sum of value/rate over the window's samples, in arrival order.
+    pub sum: f64,
+    /// Every sample had rate 1, so `count` and `sum` are plain (and the kernel's
+    /// fixed-order sum is reported, as the reference defines it).
+    pub unit_rates: bool,
 }
 
 impl State {
@@ -124,11 +109,12 @@ impl State {
                 generation: u64::MAX,
                 weight: 0.0,
                 weighted_sum: 0.0,
+                unit_rates: true,
                 total_count: 0.0,
                 total_sum: 0.0,
-                buckets: bounds.map(|bounds| Buckets {
-                    counts: vec![0.0; bounds.len()].into_boxed_slice(),
-                    bounds,
+                buckets: bounds.map(|bounds| {
+                    let hits = vec![0.0; bounds.len()].into_boxed_slice();
+                    (bounds, hits)
                 }),
             })),
         }
@@ -141,7 +127,7 @@ impl State {
         value: f64,
         signed: bool,
         rate: f64,
-        window: &mut WindowSamples<'_>,
+        window: &mut WindowSamples,
         gauge_sign: GaugeSign,
     ) {
         match self {
@@ -176,7 +162,7 @@ impl State {
         }
     }
 
-    /// True when the series received data in the open window.
+    /// True when the series received data in the open window (`generation`).
     pub fn is_active(&self, generation: u64) -> bool {
         match self {
             State::Counter { active, .. } | State::Gauge { active, .. } => *active,
@@ -185,13 +171,10 @@ impl State {
         }
     }
 
-    /// The rollup of the window that is closing, resetting the window's state.
-    pub fn close(
-        &mut self,
-        window: &mut WindowSamples<'_>,
-        settings: &SeriesSettings,
-        scratch: &mut CloseScratch,
-    ) -> Rollup {
+    /// The rollup of the window `generation` that is closing, resetting the
+    /// window's state; for a sampled series with data, also the segment the flush
+    /// must complete (its `rollup` index is the caller's to fill in).
+    pub fn close(&mut self, generation: u64) -> (Rollup, Option<Segment>) {
         match self {
             State::Counter { sum, total, active } => {
                 *total += *sum;
@@ -202,7 +185,7 @@ impl State {
                 };
                 *sum = 0.0;
                 *active = false;
-                rollup
+                (rollup, None)
             }
             State::Gauge { value, active } => {
                 let rollup = Rollup::Gauge {
@@ -210,7 +193,7 @@ impl State {
                     active: *active,
                 };
                 *active = false;
-                rollup
+                (rollup, None)
             }
             State::Set { members } => {
                 let rollup = Rollup::Set {
@@ -218,10 +201,11 @@ impl State {
                     active: !members.is_empty(),
                 };
                 members.clear();
-                rollup
+                (rollup, None)
             }
             State::Samples(state) => {
-                Rollup::Samples(Box::new(state.close(window, settings, scratch)))
+                let (rollup, segment) = state.close(generation);
+                (Rollup::Samples(Box::new(rollup)), segment)
             }
         }
     }
@@ -229,97 +213,72 @@ impl State {
 
 impl SampleState {
     #[inline]
-    fn add(&mut self, value: f64, rate: f64, window: &mut WindowSamples<'_>) {
-        if self.generation != window.generation {
-            self.generation = window.generation;
-            self.slot = window.lists.len() as u32;
+    fn add(&mut self, value: f64, rate: f64, window: &mut WindowSamples) {
+        if self.generation != window.generation() {
+            self.generation = window.generation();
+            self.slot = window.new_slot();
             self.weight = 0.0;
             self.weighted_sum = 0.0;
-            window.lists.push(SampleList::new_in(window.arena));
+            self.unit_rates = true;
         }
-        window.lists[self.slot as usize].push(window.arena, value);
-        self.weight += 1.0 / rate;
+        window.push(self.slot, value);
+        let weight = 1.0 / rate;
+        self.weight += weight;
         self.weighted_sum += value / rate;
+        self.unit_rates &= rate == 1.0;
+        if let Some((bounds, hits)) = &mut self.buckets
+            && let Some(hit) = hits.get_mut(bounds.partition_point(|&bound| bound < value))
+        {
+            *hit += weight;
+        }
     }
 
-    fn close(
-        &mut self,
-        window: &mut WindowSamples<'_>,
-        settings: &SeriesSettings,
-        scratch: &mut CloseScratch,
-    ) -> SamplesRollup {
-        let stats = (self.generation == window.generation).then(|| {
-            window.lists[self.slot as usize].copy_to(&mut scratch.values);
-            self.window_stats(
-                &mut scratch.values,
-                &settings.quantiles,
-                &mut scratch.buckets,
-            )
+    fn close(&mut self, generation: u64) -> (SamplesRollup, Option<Segment>) {
+        let segment = (self.generation == generation).then(|| {
+            self.total_count += self.weight;
+            self.total_sum += self.weighted_sum;
+            Segment {
+                rollup: 0,
+                slot: self.slot,
+                count: self.weight,
+                sum: self.weighted_sum,
+                unit_rates: self.unit_rates,
+            }
         });
-        if let Some(stats) = &stats {
-            self.total_count += stats.count;
-            self.total_sum += stats.sum;
-        }
         self.generation = u64::MAX;
-        SamplesRollup {
-            window: stats,
+        let buckets = self.buckets.as_ref().map(|(bounds, hits)| {
+            let mut running = 0.0;
+            let counts = hits
+                .iter()
+                .map(|&hit| {
+                    running += hit;
+                    running
+                })
+                .collect();
+            Buckets {
+                bounds: bounds.clone(),
+                counts,
+            }
+        });
+        let rollup = SamplesRollup {
+            window: None,
             total_count: self.total_count,
             total_sum: self.total_sum,
-            buckets: self.buckets.clone(),
-        }
-    }
-
-    /// Reduces one window's values; sorts `values` in place.
-    fn window_stats(
-        &mut self,
-        values: &mut [f64],
-        qs: &[f64],
-        scratch: &mut Vec<u64>,
-    ) -> SampleRollup {
-        let moments = scalar::moments(values);
-        let n = values.len() as f64;
-        // With every rate at 1 the weights equal the plain count and sum; the kernel's
-        // fixed-order sum is then used, so results match the reference exactly.
-        let (count, sum) = if self.weight == n {
-            (n, moments.sum)
-        } else {
-            (self.weight, self.weighted_sum)
+            buckets,
         };
-        if let Some(buckets) = &mut self.buckets {
-            scratch.resize(buckets.bounds.len(), 0);
-            scalar::cumulative_buckets(values, &buckets.bounds, scratch);
-            // Each value counts as 1/rate, like `_count`; with mixed rates in one
-            // window the mean weight is used, so the `+Inf` bucket still equals `_count`.
-            let scale = count / n;
-            for (total, &hits) in buckets.counts.iter_mut().zip(scratch.iter()) {
-                *total += hits as f64 * scale;
-            }
-        }
-        let mut quantiles = vec![0.0; qs.len()].into_boxed_slice();
-        scalar::quantiles(values, qs, &mut quantiles);
-        SampleRollup {
-            count,
-            sum,
-            min: moments.min,
-            max: moments.max,
-            mean: sum / count,
-            stddev: moments.stddev(),
-            quantiles,
-        }
+        (rollup, segment)
     }
 }
 
 impl Series {
-    /// The snapshot entry of this series for the window that is closing.
-    pub fn close(
-        &mut self,
-        window: &mut WindowSamples<'_>,
-        settings: &SeriesSettings,
-        scratch: &mut CloseScratch,
-    ) -> SeriesRollup {
-        SeriesRollup {
+    /// The snapshot entry of this series for the window `generation` that is
+    /// closing, and the flush's part of it.
+    pub fn close(&mut self, generation: u64) -> (SeriesRollup, Option<Segment>) {
+        let (rollup, segment) = self.state.close(generation);
+        let entry = SeriesRollup {
             meta: self.meta.clone(),
-            rollup: self.state.close(window, settings, scratch),
-        }
+            rollup,
+        };
+        (entry, segment)
     }
 }

@@ -17,16 +17,15 @@ use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bumpalo::Bump;
-
 use super::batch::{Batch, BatchSample};
+use super::flush::ClosedWindow;
 use super::key_map::IdentityHasher;
-use super::series::{CloseScratch, Series, SeriesSettings, State, WindowSamples};
+use super::series::{Series, SeriesSettings, State};
 use super::window::WindowBounds;
+use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern};
 use crate::series::{SeriesKey, SeriesMeta};
-use crate::store::SeriesRollup;
 use crate::telemetry::{DropReason, Telemetry};
 
 /// Everything a shard needs to know from the config.
@@ -88,7 +87,6 @@ pub struct ShardState {
     telemetry: Arc<Telemetry>,
     series: SeriesMap,
     generation: u64,
-    scratch: CloseScratch,
 }
 
 impl ShardState {
@@ -100,7 +98,6 @@ impl ShardState {
             telemetry,
             series: SeriesMap::default(),
             generation: 0,
-            scratch: CloseScratch::default(),
         }
     }
 
@@ -109,14 +106,14 @@ impl ShardState {
         self.series.len()
     }
 
-    /// Opens a window whose samples live in `arena` (reset by the caller after close).
-    pub fn open_window<'a>(&mut self, arena: &'a Bump) -> WindowSamples<'a> {
+    /// Empties `window` and makes it the open window.
+    pub fn begin_window(&mut self, window: &mut WindowSamples) {
         self.generation += 1;
-        WindowSamples::new(arena, self.generation)
+        window.reset(self.generation);
     }
 
     /// Applies every sample of `batch` to the open `window`.
-    pub fn apply(&mut self, window: &mut WindowSamples<'_>, batch: &Batch) {
+    pub fn apply(&mut self, window: &mut WindowSamples, batch: &Batch) {
         let gauge_sign = self.settings.series.gauge_sign;
         let mut refused = 0u64;
         for sample in &batch.samples {
@@ -148,31 +145,35 @@ impl ShardState {
             .store(self.series.len() as u64, Ordering::Relaxed);
     }
 
-    /// Closes `window`, which spans `bounds`: removes series idle for
-    /// `limits.series_idle_ttl`, then returns the rollup of every remaining series.
-    pub fn close(
-        &mut self,
-        mut window: WindowSamples<'_>,
-        bounds: WindowBounds,
-    ) -> Vec<SeriesRollup> {
-        let generation = self.generation;
+    /// Closes the open window, which spans `bounds`: removes series idle for
+    /// `limits.series_idle_ttl`, then returns the rollup of every remaining series,
+    /// with the kernel work on `window`'s samples left to [`ClosedWindow::complete`].
+    pub fn close(&mut self, window: &WindowSamples, bounds: WindowBounds) -> ClosedWindow {
+        let generation = window.generation();
         for series in self.series.values_mut() {
             if series.state.is_active(generation) {
                 series.last_seen_ms = bounds.end_unix_ms;
             }
         }
         self.expire_idle(bounds.end_unix_ms);
-        let settings = &self.settings.series;
-        let scratch = &mut self.scratch;
-        let rollups = self
-            .series
-            .values_mut()
-            .map(|series| series.close(&mut window, settings, scratch))
-            .collect();
+        let mut rollups = Vec::with_capacity(self.series.len());
+        let mut segments = Vec::new();
+        for series in self.series.values_mut() {
+            let (rollup, segment) = series.close(generation);
+            if let Some(mut segment) = segment {
+                segment.rollup = rollups.len() as u32;
+                segments.push(segment);
+            }
+            rollups.push(rollup);
+        }
         self.telemetry.shards[self.index]
             .series
             .store(self.series.len() as u64, Ordering::Relaxed);
-        rollups
+        ClosedWindow {
+            bounds,
+            rollups,
+            segments,
+        }
     }
 
     /// Removes the series whose last data is `idle_ttl_ms` or more before `now_ms`.

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use bumpalo::Bump;
-
 use super::*;
 use crate::codec::{Decoder, Message, MetricType};
 use crate::config::Config;
@@ -39,30 +37,32 @@ fn batch_of(text: &str) -> Batch {
 struct Harness {
     state: ShardState,
     telemetry: Arc<Telemetry>,
-    arena: Bump,
+    samples: WindowSamples,
+    quantiles: Arc<[f64]>,
 }
 
 impl Harness {
     fn new(yaml: &str) -> Self {
         let config: Config = crate::config::parse(yaml, "test.yaml").unwrap();
         let telemetry = Arc::new(Telemetry::new(1));
-        let state = ShardState::new(0, ShardSettings::from_config(&config, 1), telemetry.clone());
+        let settings = ShardSettings::from_config(&config, 1);
+        let quantiles = settings.series.quantiles.clone();
         Harness {
-            state,
+            state: ShardState::new(0, settings, telemetry.clone()),
             telemetry,
-            arena: Bump::new(),
+            samples: WindowSamples::default(),
+            quantiles,
         }
     }
 
-    /// Applies `text` in one window spanning `bounds` and closes it.
+    /// Applies `text` in one window spanning `bounds`, closes it and completes it.
     fn window(&mut self, bounds: WindowBounds, text: &str) -> Vec<SeriesRollup> {
-        let mut window = self.state.open_window(&self.arena);
+        self.state.begin_window(&mut self.samples);
         if !text.is_empty() {
-            self.state.apply(&mut window, &batch_of(text));
+            self.state.apply(&mut self.samples, &batch_of(text));
         }
-        let rollups = self.state.close(window, bounds);
-        self.arena.reset();
-        rollups
+        let closed = self.state.close(&self.samples, bounds);
+        closed.complete(&self.samples, &self.quantiles, &mut Vec::new())
     }
 }
 

@@ -6,21 +6,28 @@
 //! its windows on time; a busy one checks the clock after every batch (a vDSO
 //! call, about 20 ns per 1,024 samples).
 //!
+//! At a window close the shard takes the O(series) rollups and hands the
+//! window's samples to its own flush thread (`tallyd-flush-N`), which runs the
+//! kernels and publishes; two sample buffers rotate between them, so the shard
+//! keeps draining its queue during the kernel work.
+//!
 //! When every sender is gone (ingest has stopped) the thread drains what is left
-//! in its queue, closes the open window early so its data is published, and ends.
+//! in its queue, closes the open window early, waits for its flush thread to
+//! publish it, and ends.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use bumpalo::Bump;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
+use super::flush::ClosedWindow;
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
+use super::window_samples::WindowSamples;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -53,6 +60,14 @@ pub fn spawn_shard(
         .spawn(move || run(index, context, queue))
 }
 
+/// A closed window and its samples, on their way to the flush thread.
+struct FlushJob {
+    closed: ClosedWindow,
+    samples: WindowSamples,
+    /// Seconds the shard spent closing it.
+    close_seconds: f64,
+}
+
 fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
     let ShardContext {
         settings,
@@ -62,13 +77,42 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         windowing,
         pool,
     } = context;
-    let counters = &telemetry.shards[index];
+    let quantiles = settings.series.quantiles.clone();
     let mut state = ShardState::new(index, settings, telemetry.clone());
-    let mut arena = Bump::new();
+    // Two windows' samples rotate: the shard fills one while the flush thread
+    // completes the other and sends it back.
+    let (jobs, job_queue) = crossbeam_channel::bounded::<FlushJob>(1);
+    let (spare_sender, spares) = crossbeam_channel::bounded::<WindowSamples>(2);
+    let _ = spare_sender.send(WindowSamples::default());
+    let flusher = std::thread::Builder::new()
+        .name(format!("tallyd-flush-{index}"))
+        .spawn({
+            let telemetry = telemetry.clone();
+            move || {
+                flush_loop(
+                    index,
+                    job_queue,
+                    spare_sender,
+                    &store,
+                    &telemetry,
+                    &quantiles,
+                )
+            }
+        });
+    let Ok(flusher) = flusher else {
+        tracing::error!(
+            shard = index,
+            "cannot start the flush thread; the shard is not running"
+        );
+        return;
+    };
+
+    let counters = &telemetry.shards[index];
     counters.running.store(true, Ordering::Release);
+    let mut window = WindowSamples::default();
     loop {
         let bounds = windowing.containing(clock.now_unix_ms());
-        let mut window = state.open_window(&arena);
+        state.begin_window(&mut window);
         let disconnected = loop {
             let now = clock.now_unix_ms();
             if now >= bounds.end_unix_ms {
@@ -84,24 +128,50 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
             }
         };
         let started = Instant::now();
-        let rollups = state.close(window, bounds);
-        arena.reset();
+        let closed = state.close(&window, bounds);
+        // Waits only when the previous window's flush is still running: a flush
+        // longer than the interval, which the flush-time metrics show.
+        let Ok(next) = spares.recv() else { break };
+        let samples = std::mem::replace(&mut window, next);
+        let job = FlushJob {
+            closed,
+            samples,
+            close_seconds: started.elapsed().as_secs_f64(),
+        };
+        if jobs.send(job).is_err() || disconnected {
+            break;
+        }
+    }
+    drop(jobs);
+    let _ = flusher.join();
+    counters.running.store(false, Ordering::Release);
+}
+
+/// The flush thread of shard `index`: completes closed windows in order, publishes
+/// them, and hands their samples back for reuse.
+fn flush_loop(
+    index: usize,
+    jobs: Receiver<FlushJob>,
+    spares: Sender<WindowSamples>,
+    store: &Store,
+    telemetry: &Telemetry,
+    quantiles: &[f64],
+) {
+    let counters = &telemetry.shards[index];
+    let mut scratch = Vec::new();
+    for job in jobs {
+        let started = Instant::now();
+        let bounds = job.closed.bounds;
+        let series = job.closed.rollups.len();
+        let rollups = job.closed.complete(&job.samples, quantiles, &mut scratch);
         store.publish(bounds, rollups);
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);
         counters
             .flush_seconds_total
             .set(counters.flush_seconds_total.get() + seconds);
         counters.windows_flushed.add(1);
-        tracing::debug!(
-            shard = index,
-            series = state.series_count(),
-            seconds,
-            "window closed"
-        );
-        if disconnected {
-            break;
-        }
+        tracing::debug!(shard = index, series, seconds, "window closed");
+        let _ = spares.send(job.samples);
     }
-    counters.running.store(false, Ordering::Release);
 }
