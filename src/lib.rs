@@ -4,17 +4,21 @@
 //! and integration tests exercise the same code the daemon runs.
 //!
 //! The pipeline, and the module that owns each step:
+//! - [`ingest`]: sockets (UDP with `SO_REUSEPORT` and `recvmmsg`), bytes in;
 //! - [`codec`]: datagram bytes to borrowed metric lines, zero-copy, every rejection
 //!   with a reason;
-//! - [`series`]: the identity of a series (order-independent 128-bit key) and the
-//!   shard that owns it;
-//! - [`shard`]: per-core owners of series; time through an injected clock, aligned
-//!   windows;
+//! - [`series`]: the identity of a series (order-independent 128-bit key), the
+//!   shard that owns it, its Prometheus name and labels;
+//! - [`shard`]: routing into per-shard batches, shard threads owning their series,
+//!   aligned windows on an injected clock, a flush thread per shard;
 //! - [`kernels`]: the arithmetic of a window close (moments, exact quantiles,
 //!   buckets), scalar reference first;
+//! - [`store`]: closed windows as immutable snapshots, swapped atomically;
+//! - [`http`]: `/metrics` (Prometheus, OpenMetrics), `/api/v1/rollups`, health;
 //! - [`config`]: every knob, refused at load time when invalid; [`app`] brings the
-//!   daemon up and down; [`telemetry`] sets up logs; [`workload`] generates
-//!   realistic traffic for benches and tests.
+//!   daemon up and down; [`telemetry`] holds logs and the `tallyd_*` counters;
+//!   [`workload`] generates realistic traffic for benches, tests and the load
+//!   generator.
 
 pub mod app;
 pub mod codec;

@@ -2,9 +2,10 @@
 //!
 //! Each ingest thread owns one [`Router`]: a hasher, one open [`Batch`] per shard,
 //! and a sender per shard queue. A line is hashed once, appended to its shard's
-//! batch, and the batch is handed over when full or when the thread calls
-//! [`Router::flush`] after each receive call, which bounds the delay a line can
-//! wait in a half-full batch to one receive.
+//! batch, and the batch is handed over when full or when the ingest thread calls
+//! [`Router::flush`] (UDP does so once the oldest waiting line is a millisecond
+//! old, or the socket is idle), which bounds how long a line waits in a
+//! half-full batch.
 //!
 //! Queues are bounded `crossbeam-channel`s (lock-free in the steady state): a
 //! shard that cannot keep up makes `try_send` fail instead of growing memory. For
