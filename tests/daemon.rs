@@ -53,7 +53,6 @@ fn cadence_metrics_of_every_type_roll_up_exactly() {
         "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.5, 0.9, 0.99] }}"
     ));
     let prefix = in_one_window(
-        &daemon,
         |prefix| {
             let client = cadence_client(&daemon, prefix);
             client

@@ -21,8 +21,8 @@ use crate::shard::{Batch, BatchPool, Router, ShardContext, spawn_shard};
 use crate::telemetry::Telemetry;
 
 /// Batches each shard queue holds: 256 x 1,024 samples is about 25 ms of work for a
-/// shard at 10M samples/s, enough to absorb a window close without drops, and
-/// about 16 MiB of queued memory per shard at worst.
+/// shard at 10M samples/s, enough to ride out scheduling pauses of a core shared
+/// with receivers, and about 29 MiB (113 KiB a batch) queued per shard at worst.
 pub const QUEUE_BATCHES: usize = 256;
 
 /// The running threads of the pipeline.

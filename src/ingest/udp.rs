@@ -97,8 +97,10 @@ fn bind_all(addr: SocketAddr, count: usize, recv_buffer: usize) -> io::Result<Ud
 fn bind_one(addr: SocketAddr, recv_buffer: usize) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
-    if !force_recv_buffer(socket.as_raw_fd(), recv_buffer) {
-        socket.set_recv_buffer_size(recv_buffer)?;
+    // The kernel doubles the value it is given (for bookkeeping) and reports the
+    // doubled size; halve it so the size obtained is what was configured.
+    if !force_recv_buffer(socket.as_raw_fd(), recv_buffer / 2) {
+        socket.set_recv_buffer_size(recv_buffer / 2)?;
     }
     socket.set_read_timeout(Some(STOP_POLL))?;
     socket.bind(&addr.into())?;
@@ -107,9 +109,7 @@ fn bind_one(addr: SocketAddr, recv_buffer: usize) -> io::Result<Socket> {
 
 /// Sets the receive buffer past `net.core.rmem_max`; false without `CAP_NET_ADMIN`.
 fn force_recv_buffer(fd: RawFd, bytes: usize) -> bool {
-    // The kernel doubles the value it is given (for bookkeeping); halve it so the
-    // obtained size is what was configured.
-    let value = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: `fd` is an open socket; the option value is a c_int on the stack
     // whose size is passed alongside.
     let rc = unsafe {

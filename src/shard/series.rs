@@ -9,9 +9,10 @@
 //! maximum, spread and quantiles need the values and are computed by the flush
 //! (`flush.rs`), off the shard thread.
 //!
-//! Sizes: a counter or gauge costs about 100 bytes with its map entry and
-//! shared name; a set also holds 8 bytes per distinct member of the window; a
-//! sampled series holds a boxed 72-byte state plus 8 bytes per sample.
+//! Sizes: a counter or gauge is one map entry plus its name and labels, rendered
+//! once and shared with the snapshots; a set also holds 8 bytes per distinct member of the window; a
+//! sampled series holds a boxed state of under 100 bytes plus 8 bytes per
+//! sample.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;

@@ -65,11 +65,12 @@ impl ShardSettings {
     }
 
     fn buckets_for(&self, meta: &SeriesMeta) -> Option<Arc<[f64]>> {
-        let sampled = matches!(
+        if !matches!(
             meta.kind,
             MetricType::Timer | MetricType::Histogram | MetricType::Distribution
-        );
-        sampled.then_some(())?;
+        ) {
+            return None;
+        }
         self.histograms
             .iter()
             .find(|(pattern, _)| pattern.is_match(&meta.name))

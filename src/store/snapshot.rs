@@ -3,9 +3,9 @@
 //! A snapshot is built once by the shards when a window closes and never changes
 //! afterwards, so any number of HTTP readers share it through an `Arc` without a
 //! lock. Series identity (`SeriesMeta`, with its pre-rendered Prometheus labels) is
-//! shared with the shard by `Arc` too: a snapshot costs about 48 bytes per series,
-//! plus about 100 bytes for each timer, histogram or distribution that received
-//! samples in the window.
+//! shared with the shard by `Arc` too: a snapshot costs 32 bytes per series,
+//! plus about 150 bytes (boxed rollup and quantiles) for each timer, histogram
+//! or distribution.
 //!
 //! Every live series is in every snapshot, also when it received nothing in that
 //! window (`active: false`): Prometheus needs cumulative counters and persisting

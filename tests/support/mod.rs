@@ -201,11 +201,7 @@ pub fn sample_in(exposition: &str, name_and_labels: &str) -> Option<f64> {
 /// Runs `send` with a fresh name prefix until all it sent lands in one window, as
 /// `check` (given the prefix) reports; windows are short, so a send that straddles
 /// a window edge is simply repeated under a new prefix.
-pub fn in_one_window(
-    daemon: &Daemon,
-    mut send: impl FnMut(&str),
-    check: impl Fn(&str) -> bool,
-) -> String {
+pub fn in_one_window(mut send: impl FnMut(&str), check: impl Fn(&str) -> bool) -> String {
     for attempt in 0..5 {
         let prefix = format!("try{attempt}");
         send(&prefix);
@@ -214,6 +210,5 @@ pub fn in_one_window(
         }
         eprintln!("samples of {prefix} straddled a window edge; sending again");
     }
-    let _ = daemon;
     panic!("five sends in a row straddled window edges");
 }
