@@ -249,22 +249,28 @@ fn bad_lines_and_truncated_datagrams_are_counted_and_good_lines_kept() {
     let rejected = |reason: &str| {
         sample_in(
             &metrics,
-            &format!("tallyd_lines_rejected_total{{reason=\"{reason}\"}}"),
+            &format!("tallyd_lines_rejected_total{{transport=\"udp\",reason=\"{reason}\"}}"),
         )
     };
     assert_eq!(rejected("malformed"), Some(1.0));
     assert_eq!(rejected("unknown_type"), Some(1.0));
     assert_eq!(rejected("bad_sample_rate"), Some(1.0));
     assert_eq!(
-        sample_in(&metrics, "tallyd_events_received_total"),
+        sample_in(&metrics, "tallyd_events_received_total{transport=\"udp\"}"),
         Some(1.0)
     );
     assert_eq!(
-        sample_in(&metrics, "tallyd_service_checks_received_total"),
+        sample_in(
+            &metrics,
+            "tallyd_service_checks_received_total{transport=\"udp\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        sample_in(&metrics, "tallyd_udp_datagrams_truncated_total"),
+        sample_in(
+            &metrics,
+            "tallyd_datagrams_truncated_total{transport=\"udp\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -272,7 +278,7 @@ fn bad_lines_and_truncated_datagrams_are_counted_and_good_lines_kept() {
         Some(1.0)
     );
     assert_eq!(
-        sample_in(&metrics, "tallyd_lines_received_total"),
+        sample_in(&metrics, "tallyd_lines_received_total{transport=\"udp\"}"),
         Some(8.0)
     );
     assert_eq!(daemon.get("/healthz").0, 200);

@@ -75,11 +75,22 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
     let http = tokio::spawn(serve(http_listener, state, http_stopped));
 
     telemetry.listeners_ready.store(true, Ordering::Release);
-    let udp: Vec<String> = pipeline.udp_addrs.iter().map(|a| a.to_string()).collect();
+    let bound = &pipeline.bound;
+    let join = |addrs: &[std::net::SocketAddr]| {
+        addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let unix: Vec<String> = bound.unix.iter().map(|p| p.display().to_string()).collect();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         http = %http_addr,
-        udp = %udp.join(","),
+        udp = %join(&bound.udp),
+        tcp = %join(&bound.tcp),
+        unix = %unix.join(","),
+        grpc = %bound.grpc.map(|a| a.to_string()).unwrap_or_default(),
         shards,
         interval = %config.window.interval,
         "ready"

@@ -14,8 +14,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantiles, SocketPath,
-    ThreadCount,
+    AddrList, Buckets, ByteSize, FileMode, HumanDuration, ListenAddr, NamePattern, Quantiles,
+    SocketPath, ThreadCount,
 };
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -57,6 +57,8 @@ pub struct Listen {
     pub unix_datagram: Option<SocketPath>,
     /// Path of a Unix stream socket. Default: off.
     pub unix_stream: Option<SocketPath>,
+    /// Permission bits of the Unix socket files. Default `"0622"`, as DogStatsD.
+    pub unix_socket_mode: FileMode,
     /// gRPC ingest address. Default: off.
     pub grpc: Option<ListenAddr>,
     /// HTTP endpoint for /metrics, /api/v1, /healthz, /readyz. Default `127.0.0.1:9102`.
@@ -72,6 +74,7 @@ impl Default for Listen {
             tcp: AddrList::default(),
             unix_datagram: None,
             unix_stream: None,
+            unix_socket_mode: FileMode::DOGSTATSD,
             grpc: None,
             http: ListenAddr::from(SocketAddr::new(LOCALHOST, 9102)),
         }
@@ -177,6 +180,10 @@ pub struct Limits {
     /// Default 65535.
     #[serde(deserialize_with = "datagram_bytes")]
     pub max_datagram_bytes: ByteSize,
+    /// Longest a gRPC call waits for room in a full shard queue (less when the
+    /// call's own deadline is sooner); values still not queued then are rejected
+    /// back to the client as `queue_timeout`. Default 10s.
+    pub queue_wait: HumanDuration,
 }
 
 impl Limits {
@@ -188,6 +195,7 @@ impl Limits {
         max_series: NonZeroU64::new(1_000_000).unwrap(),
         series_idle_ttl: HumanDuration::from_secs(300),
         max_datagram_bytes: ByteSize::new(65_535),
+        queue_wait: HumanDuration::from_secs(10),
     };
 }
 

@@ -184,6 +184,44 @@ impl Serialize for SocketPath {
     }
 }
 
+/// Permission bits of a socket file, written as a quoted octal string: `"0622"`.
+///
+/// A string, because YAML readers disagree on whether `0622` is octal or decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode(u32);
+
+impl FileMode {
+    /// The mode DogStatsD gives its socket: anyone may write, only the owner read.
+    pub const DOGSTATSD: FileMode = FileMode(0o622);
+
+    /// The permission bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        match u32::from_str_radix(digits, 8) {
+            Ok(bits) if !digits.is_empty() && bits <= 0o777 => Ok(FileMode(bits)),
+            _ => Err(format!(
+                "{text:?} is not a file mode (write permission bits in octal as a quoted string, e.g. \"0622\")"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FileMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_text(d, FileMode::parse)
+    }
+}
+
+impl Serialize for FileMode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:04o}", self.0))
+    }
+}
+
 /// A list of listen addresses with no address listed twice.
 ///
 /// A repeated UDP address would not fail to bind: with `SO_REUSEPORT` the kernel

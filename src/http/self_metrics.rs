@@ -6,7 +6,7 @@
 
 use super::exposition::Writer;
 use crate::codec::RejectReason;
-use crate::telemetry::{DropReason, Telemetry, udp_kernel_drops};
+use crate::telemetry::{DropReason, IngestCounters, Telemetry, Transport, udp_kernel_drops};
 
 /// What the scrape itself found, to report beside the counters.
 pub struct ScrapeFacts {
@@ -33,25 +33,7 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
         1.0,
     );
 
-    let udp = &telemetry.udp;
-    counter(
-        w,
-        "tallyd_udp_datagrams_received",
-        "UDP datagrams received.",
-        udp.datagrams.get(),
-    );
-    counter(
-        w,
-        "tallyd_udp_bytes_received",
-        "UDP payload bytes received.",
-        udp.bytes.get(),
-    );
-    counter(
-        w,
-        "tallyd_udp_datagrams_truncated",
-        "UDP datagrams longer than limits.max_datagram_bytes; their cut last line is dropped.",
-        udp.truncated_datagrams.get(),
-    );
+    write_ingest(w, telemetry);
     let inodes = telemetry
         .udp_socket_inodes
         .lock()
@@ -63,40 +45,6 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
             "tallyd_udp_kernel_drops",
             "Datagrams the kernel dropped on tallyd's UDP sockets (receive buffer full).",
             drops,
-        );
-    }
-    counter(
-        w,
-        "tallyd_lines_received",
-        "Lines received: metrics, events, service checks and rejected lines.",
-        udp.lines.get(),
-    );
-    counter(
-        w,
-        "tallyd_events_received",
-        "DogStatsD events received (counted, not aggregated).",
-        udp.events.get(),
-    );
-    counter(
-        w,
-        "tallyd_service_checks_received",
-        "DogStatsD service checks received (counted, not aggregated).",
-        udp.service_checks.get(),
-    );
-
-    w.family(
-        "tallyd_lines_rejected",
-        "counter",
-        "Lines refused by the decoder, by reason.",
-    );
-    for reason in RejectReason::ALL {
-        let n = telemetry.rejected(reason).get();
-        w.sample(
-            "tallyd_lines_rejected",
-            "_total",
-            "",
-            Some(("reason", reason.as_str())),
-            n as f64,
         );
     }
     w.family(
@@ -174,6 +122,133 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
         "Series left out of this scrape: same sanitised name as another series with another type or the same labels.",
         facts.conflicts as f64,
     );
+}
+
+/// The per-transport families, for the transports with a listener bound.
+fn write_ingest(w: &mut Writer<'_>, telemetry: &Telemetry) {
+    let enabled: Vec<(Transport, &IngestCounters)> = Transport::ALL
+        .into_iter()
+        .map(|t| (t, telemetry.ingest(t)))
+        .filter(|(_, c)| c.enabled.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    let per_transport = |w: &mut Writer<'_>,
+                         name: &str,
+                         kind: &str,
+                         help: &str,
+                         applies: fn(Transport) -> bool,
+                         value: fn(&IngestCounters) -> f64| {
+        if !enabled.iter().any(|(t, _)| applies(*t)) {
+            return;
+        }
+        w.family(name, kind, help);
+        let suffix = if kind == "counter" { "_total" } else { "" };
+        for (transport, counters) in enabled.iter().filter(|(t, _)| applies(*t)) {
+            w.sample(
+                name,
+                suffix,
+                "",
+                Some(("transport", transport.as_str())),
+                value(counters),
+            );
+        }
+    };
+    let any = |_: Transport| true;
+    per_transport(
+        w,
+        "tallyd_bytes_received",
+        "counter",
+        "Payload bytes received, per transport.",
+        any,
+        |c| c.bytes.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_frames_received",
+        "counter",
+        "Datagrams (udp, unix_datagram) or gRPC messages (grpc, otlp) received.",
+        |t| t.is_datagram() || !carries_text_lines(t),
+        |c| c.frames.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_datagrams_truncated",
+        "counter",
+        "Datagrams longer than limits.max_datagram_bytes; their cut last line is dropped.",
+        Transport::is_datagram,
+        |c| c.truncated_datagrams.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_lines_received",
+        "counter",
+        "Lines received (grpc: values, otlp: data points): accepted, events, service checks and rejected.",
+        any,
+        |c| c.lines.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_events_received",
+        "counter",
+        "DogStatsD events received (counted, not aggregated).",
+        carries_text_lines,
+        |c| c.events.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_service_checks_received",
+        "counter",
+        "DogStatsD service checks received (counted, not aggregated).",
+        carries_text_lines,
+        |c| c.service_checks.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_connections_accepted",
+        "counter",
+        "Connections accepted.",
+        Transport::is_connected,
+        |c| c.connections_accepted.get() as f64,
+    );
+    per_transport(
+        w,
+        "tallyd_connections_open",
+        "gauge",
+        "Connections open now.",
+        Transport::is_connected,
+        |c| {
+            c.connections_open
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+        },
+    );
+    if enabled.is_empty() {
+        return;
+    }
+    w.family(
+        "tallyd_lines_rejected",
+        "counter",
+        "Lines (or gRPC values, OTLP data points) refused, by transport and reason.",
+    );
+    let mut labels = String::new();
+    for (transport, counters) in &enabled {
+        labels.clear();
+        labels.push_str("transport=\"");
+        labels.push_str(transport.as_str());
+        labels.push('"');
+        for reason in RejectReason::ALL {
+            w.sample(
+                "tallyd_lines_rejected",
+                "_total",
+                &labels,
+                Some(("reason", reason.as_str())),
+                counters.rejected(reason).get() as f64,
+            );
+        }
+    }
+}
+
+/// Whether the transport carries StatsD text (and so events and service checks).
+fn carries_text_lines(transport: Transport) -> bool {
+    !matches!(transport, Transport::Grpc | Transport::Otlp)
 }
 
 fn counter(w: &mut Writer<'_>, base: &str, help: &str, value: u64) {

@@ -34,7 +34,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::lines::{ingest_buffer, whole_lines};
 use crate::codec::Decoder;
 use crate::shard::Router;
-use crate::telemetry::{DropReason, LocalTally, Telemetry};
+use crate::telemetry::{DropReason, LocalTally, Telemetry, Transport};
 
 /// Datagrams asked for per `recvmmsg` call.
 pub const RECV_BATCH: usize = 64;
@@ -97,14 +97,20 @@ fn bind_all(addr: SocketAddr, count: usize, recv_buffer: usize) -> io::Result<Ud
 fn bind_one(addr: SocketAddr, recv_buffer: usize) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
-    // The kernel doubles the value it is given (for bookkeeping) and reports the
-    // doubled size; halve it so the size obtained is what was configured.
-    if !force_recv_buffer(socket.as_raw_fd(), recv_buffer / 2) {
-        socket.set_recv_buffer_size(recv_buffer / 2)?;
-    }
+    set_recv_buffer(&socket, recv_buffer)?;
     socket.set_read_timeout(Some(STOP_POLL))?;
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// Asks for `bytes` of receive buffer: past `net.core.rmem_max` when permitted.
+pub fn set_recv_buffer(socket: &Socket, bytes: usize) -> io::Result<()> {
+    // The kernel doubles the value it is given (for bookkeeping) and reports the
+    // doubled size; halve it so the size obtained is what was configured.
+    if !force_recv_buffer(socket.as_raw_fd(), bytes / 2) {
+        socket.set_recv_buffer_size(bytes / 2)?;
+    }
+    Ok(())
 }
 
 /// Sets the receive buffer past `net.core.rmem_max`; false without `CAP_NET_ADMIN`.
@@ -133,10 +139,13 @@ pub fn socket_inode(socket: &Socket) -> Option<u64> {
     (rc == 0).then_some(stat.st_ino)
 }
 
-/// What a receiving thread needs.
+/// What a receiving thread needs. It serves any datagram socket: UDP, or a Unix
+/// datagram socket (which `recvmmsg` and `MSG_TRUNC` treat alike).
 pub struct Receiver {
-    /// The socket it owns.
+    /// The socket it owns, with a read timeout of [`STOP_POLL`].
     pub socket: Socket,
+    /// What the socket is, for the counters.
+    pub transport: Transport,
     /// Its router into the shard queues.
     pub router: Router,
     /// Line limits.
@@ -152,7 +161,13 @@ pub struct Receiver {
 /// Starts receiving thread `index`.
 pub fn spawn_receiver(index: usize, receiver: Receiver) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("tallyd-udp-{index}"))
+        .name(format!(
+            "tallyd-{}-{index}",
+            match receiver.transport {
+                Transport::UnixDatagram => "uds",
+                _ => "udp",
+            }
+        ))
         .spawn(move || receiver.run())
 }
 
@@ -236,7 +251,7 @@ impl Receiver {
                 let due = FLUSH_AFTER.saturating_sub(since.elapsed());
                 if due.is_zero() || !wait_readable(fd, due) {
                     self.router.flush(&mut tally);
-                    tally.publish(&self.telemetry, &self.telemetry.udp);
+                    tally.publish(&self.telemetry, self.transport);
                     pending_since = None;
                     continue;
                 }
@@ -245,14 +260,14 @@ impl Receiver {
                 Ok(n) => n,
                 Err(err) if is_timeout(&err) => continue,
                 Err(err) => {
-                    tracing::warn!(error = %err, "UDP receive failed");
+                    tracing::warn!(error = %err, transport = self.transport.as_str(), "receive failed");
                     std::thread::sleep(STOP_POLL);
                     continue;
                 }
             };
             for i in 0..received {
                 let (datagram, truncated) = buffers.datagram(i);
-                tally.datagrams += 1;
+                tally.frames += 1;
                 tally.bytes += datagram.len() as u64;
                 let lines = if truncated {
                     tally.truncated_datagrams += 1;
@@ -266,7 +281,7 @@ impl Receiver {
             pending_since.get_or_insert_with(Instant::now);
         }
         self.router.flush(&mut tally);
-        tally.publish(&self.telemetry, &self.telemetry.udp);
+        tally.publish(&self.telemetry, self.transport);
     }
 }
 

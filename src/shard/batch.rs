@@ -124,6 +124,47 @@ impl Batch {
         true
     }
 
+    /// Appends as many of `values` as fit under `key` (all of them unless the batch
+    /// fills), with the name and tags stored once; each value counts as a line.
+    /// Returns how many were taken, or `None` when the name or tags exceed 64 KiB.
+    pub fn push_values(
+        &mut self,
+        key: SeriesKey,
+        metric: &Metric<'_>,
+        values: &[f64],
+    ) -> Option<usize> {
+        let tags = metric.tags.raw();
+        let (Ok(name_len), Ok(tags_len), Ok(text_start)) = (
+            u16::try_from(metric.name.len()),
+            u16::try_from(tags.len()),
+            u32::try_from(self.bytes.len()),
+        ) else {
+            return None;
+        };
+        let taken = values
+            .len()
+            .min(Self::CAPACITY.saturating_sub(self.samples.len()));
+        if taken == 0 {
+            return Some(0);
+        }
+        self.bytes.extend_from_slice(metric.name.as_bytes());
+        self.bytes.extend_from_slice(tags.as_bytes());
+        self.samples
+            .extend(values[..taken].iter().map(|&value| BatchSample {
+                key,
+                value,
+                sample_rate: metric.sample_rate,
+                text_start,
+                name_len,
+                tags_len,
+                member_len: 0,
+                kind: metric.kind,
+                signed: false,
+            }));
+        self.lines += taken as u64;
+        Some(taken)
+    }
+
     /// The name of `sample`.
     pub fn name(&self, sample: &BatchSample) -> &str {
         let start = sample.text_start as usize;

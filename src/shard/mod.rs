@@ -21,7 +21,7 @@ mod window_samples;
 pub use batch::{Batch, BatchPool, BatchSample};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use flush::ClosedWindow;
-pub use router::{RouteError, Router};
+pub use router::{Overflow, RouteError, Router};
 pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};
 pub use thread::{ShardContext, spawn_shard};

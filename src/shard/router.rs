@@ -8,17 +8,34 @@
 //! half-full batch.
 //!
 //! Queues are bounded `crossbeam-channel`s (lock-free in the steady state): a
-//! shard that cannot keep up makes `try_send` fail instead of growing memory. For
-//! datagram transports the batch is then dropped and each of its lines counted in
-//! `tallyd_lines_dropped_total{reason="queue_full"}`: blocking would only move the
-//! loss into the kernel's socket buffer, where it is counted less precisely.
+//! shard that cannot keep up fills its queue instead of growing memory. What
+//! happens then is the router's [`Overflow`] policy. Datagram transports drop the
+//! batch and count each of its lines in `tallyd_lines_dropped_total{reason="queue_full"}`:
+//! blocking would only move the loss into the kernel's socket buffer, where it is
+//! counted less precisely. Stream transports wait, so the connection is not read
+//! and TCP flow control pushes back on the sender. gRPC calls wait until their
+//! deadline and report what could not be queued.
 
-use crossbeam_channel::{Sender, TrySendError};
+use std::time::Instant;
+
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
 use super::batch::{Batch, BatchPool};
 use crate::codec::Metric;
 use crate::series::KeyHasher;
 use crate::telemetry::{DropReason, LocalTally};
+
+/// What a router does with a batch whose shard queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the batch, counting its lines as `queue_full` (datagram transports).
+    Drop,
+    /// Wait for room, however long it takes (stream transports).
+    Wait,
+    /// Wait for room until the instant, then drop the batch counting its lines as
+    /// `queue_timeout` (gRPC calls, which tell their client).
+    WaitUntil(Instant),
+}
 
 /// Ingest's side of the shard queues.
 #[derive(Debug)]
@@ -27,6 +44,7 @@ pub struct Router {
     queues: Vec<Sender<Batch>>,
     open: Vec<Batch>,
     pool: BatchPool,
+    overflow: Overflow,
 }
 
 /// What routing a line can refuse.
@@ -37,7 +55,8 @@ pub enum RouteError {
 }
 
 impl Router {
-    /// A router feeding `queues` (one per shard, by shard index).
+    /// A router feeding `queues` (one per shard, by shard index) that drops
+    /// batches meeting a full queue.
     pub fn new(queues: Vec<Sender<Batch>>, pool: BatchPool) -> Self {
         let open = queues.iter().map(|_| pool.take()).collect();
         Router {
@@ -45,7 +64,35 @@ impl Router {
             queues,
             open,
             pool,
+            overflow: Overflow::Drop,
         }
+    }
+
+    /// Sets what happens to batches meeting a full queue from now on.
+    pub fn set_overflow(&mut self, overflow: Overflow) {
+        self.overflow = overflow;
+    }
+
+    /// Adds `values` of the numeric `metric` (its payload is ignored) to its
+    /// shard's batches: the series is hashed once, and each value counts as a line.
+    pub fn route_values(
+        &mut self,
+        metric: &Metric<'_>,
+        mut values: &[f64],
+        tally: &mut LocalTally,
+    ) -> Result<(), RouteError> {
+        let key = self.hasher.key(metric.kind, metric.name, metric.tags);
+        let shard = key.shard(self.queues.len());
+        while !values.is_empty() {
+            let taken = self.open[shard]
+                .push_values(key, metric, values)
+                .ok_or(RouteError::TooLong)?;
+            values = &values[taken..];
+            if self.open[shard].is_full() {
+                self.send(shard, tally);
+            }
+        }
+        Ok(())
     }
 
     /// Adds `metric` to its shard's batch, handing the batch over when it fills.
@@ -73,13 +120,29 @@ impl Router {
 
     fn send(&mut self, shard: usize, tally: &mut LocalTally) {
         let batch = std::mem::replace(&mut self.open[shard], self.pool.take());
-        match self.queues[shard].try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-                tally.dropped[DropReason::QueueFull as usize] += batch.lines;
-                self.pool.give_back(batch);
-            }
-        }
+        let queue = &self.queues[shard];
+        let refused = match self.overflow {
+            Overflow::Drop => match queue.try_send(batch) {
+                Ok(()) => return,
+                Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                    (batch, DropReason::QueueFull)
+                }
+            },
+            // A send fails only once the shard is gone, which happens after every
+            // ingest has stopped; counted all the same.
+            Overflow::Wait => match queue.send(batch) {
+                Ok(()) => return,
+                Err(err) => (err.into_inner(), DropReason::QueueFull),
+            },
+            Overflow::WaitUntil(deadline) => match queue.send_deadline(batch, deadline) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(batch)) => (batch, DropReason::QueueTimeout),
+                Err(SendTimeoutError::Disconnected(batch)) => (batch, DropReason::QueueFull),
+            },
+        };
+        let (batch, reason) = refused;
+        tally.dropped[reason as usize] += batch.lines;
+        self.pool.give_back(batch);
     }
 }
 
@@ -132,5 +195,76 @@ mod tests {
         let kept = receiver.try_recv().unwrap();
         assert_eq!(kept.lines, 2);
         assert_eq!(kept.member(&kept.samples[1]), b"x");
+    }
+
+    fn counter(name: &str) -> Metric<'_> {
+        let mut metric = match Decoder::new(1024).lines(b"x:1|c").next() {
+            Some(Ok(Message::Metric(m))) => m,
+            other => panic!("{other:?}"),
+        };
+        metric.name = name;
+        metric
+    }
+
+    #[test]
+    fn values_fill_batches_to_capacity_and_each_counts_as_a_line() {
+        let (queue, receiver) = crossbeam_channel::bounded(8);
+        let mut router = Router::new(vec![queue], BatchPool::new(4));
+        let mut tally = LocalTally::default();
+        let values: Vec<f64> = (0..2500).map(f64::from).collect();
+        router
+            .route_values(&counter("a"), &values, &mut tally)
+            .unwrap();
+        router.flush(&mut tally);
+        let batches: Vec<Batch> = receiver.try_iter().collect();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.samples.len()).collect();
+        assert_eq!(
+            sizes,
+            [Batch::CAPACITY, Batch::CAPACITY, 2500 - 2 * Batch::CAPACITY]
+        );
+        assert_eq!(batches.iter().map(|b| b.lines).sum::<u64>(), 2500);
+        let last = batches[2].samples.last().unwrap();
+        assert_eq!((batches[2].name(last), last.value), ("a", 2499.0));
+    }
+
+    #[test]
+    fn a_deadline_turns_a_full_queue_into_counted_timeouts() {
+        let (queue, _receiver) = crossbeam_channel::bounded(1);
+        let mut router = Router::new(vec![queue], BatchPool::new(4));
+        router.set_overflow(Overflow::WaitUntil(Instant::now()));
+        let mut tally = LocalTally::default();
+        router
+            .route_values(&counter("a"), &[1.0, 2.0], &mut tally)
+            .unwrap();
+        router.flush(&mut tally);
+        router
+            .route_values(&counter("a"), &[3.0], &mut tally)
+            .unwrap();
+        router.flush(&mut tally);
+        assert_eq!(tally.dropped[DropReason::QueueTimeout as usize], 1);
+        assert_eq!(tally.dropped[DropReason::QueueFull as usize], 0);
+    }
+
+    #[test]
+    fn waiting_hands_the_batch_over_once_the_shard_makes_room() {
+        let (queue, receiver) = crossbeam_channel::bounded(1);
+        let mut router = Router::new(vec![queue], BatchPool::new(4));
+        router.set_overflow(Overflow::Wait);
+        let mut tally = LocalTally::default();
+        router
+            .route_values(&counter("a"), &[1.0], &mut tally)
+            .unwrap();
+        router.flush(&mut tally);
+        let shard = std::thread::spawn(move || {
+            let first = receiver.recv().unwrap();
+            let second = receiver.recv().unwrap();
+            (first.lines, second.lines)
+        });
+        router
+            .route_values(&counter("a"), &[2.0, 3.0], &mut tally)
+            .unwrap();
+        router.flush(&mut tally);
+        assert_eq!(shard.join().unwrap(), (1, 2));
+        assert_eq!(tally.dropped, LocalTally::default().dropped);
     }
 }

@@ -8,8 +8,9 @@
 //! reader infers anything from the order in which two of them moved.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
+use super::Transport;
 use crate::codec::RejectReason;
 
 /// Why an accepted line was not aggregated. The label names are operator interface.
@@ -21,14 +22,18 @@ pub enum DropReason {
     SeriesLimit,
     /// The line was cut by a datagram longer than `limits.max_datagram_bytes`.
     Truncated,
+    /// A gRPC call's deadline passed while a shard queue was full; the events not
+    /// queued were reported back to the client as rejected.
+    QueueTimeout,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 4] = [
         DropReason::QueueFull,
         DropReason::SeriesLimit,
         DropReason::Truncated,
+        DropReason::QueueTimeout,
     ];
 
     /// The `reason` label value.
@@ -37,6 +42,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::SeriesLimit => "series_limit",
             DropReason::Truncated => "truncated",
+            DropReason::QueueTimeout => "queue_timeout",
         }
     }
 }
@@ -93,29 +99,60 @@ pub struct ShardCounters {
     pub running: AtomicBool,
 }
 
-/// Counters of the ingest side, per transport.
+/// Counters of the ingest side, one set per [`Transport`].
 #[derive(Debug, Default)]
 pub struct IngestCounters {
-    /// Datagrams (or frames) received.
-    pub datagrams: Counter,
+    /// The transport has a listener bound (its metrics are exported).
+    pub enabled: AtomicBool,
+    /// Frames received: datagrams, or gRPC messages. Stream transports have none.
+    pub frames: Counter,
     /// Payload bytes received.
     pub bytes: Counter,
     /// Datagrams longer than `limits.max_datagram_bytes`.
     pub truncated_datagrams: Counter,
-    /// Lines seen: accepted metrics, events, service checks and rejected lines.
+    /// Lines (gRPC: values, OTLP: data points) seen: accepted metrics, events,
+    /// service checks and rejected ones.
     pub lines: Counter,
     /// DogStatsD events, counted and not aggregated.
     pub events: Counter,
     /// DogStatsD service checks, counted and not aggregated.
     pub service_checks: Counter,
+    /// Lines refused, by [`RejectReason::index`].
+    rejected: [Counter; RejectReason::ALL.len()],
+    /// Connections (streams, gRPC connections) accepted.
+    pub connections_accepted: Counter,
+    /// Connections open now.
+    pub connections_open: AtomicI64,
+}
+
+impl IngestCounters {
+    /// The counter of lines refused for `reason`.
+    pub fn rejected(&self, reason: RejectReason) -> &Counter {
+        &self.rejected[reason.index()]
+    }
+
+    /// Counts a new connection; the guard counts it closed when dropped.
+    pub fn connection(&self) -> ConnectionGuard<'_> {
+        self.connections_accepted.add(1);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self)
+    }
+}
+
+/// An open connection, counted in `connections_open` while it lives.
+#[derive(Debug)]
+pub struct ConnectionGuard<'a>(&'a IngestCounters);
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The registry of every `tallyd_*` counter.
 #[derive(Debug)]
 pub struct Telemetry {
-    /// UDP ingest.
-    pub udp: IngestCounters,
-    rejected: [Counter; RejectReason::ALL.len()],
+    ingest: [IngestCounters; Transport::ALL.len()],
     dropped: [Counter; DropReason::ALL.len()],
     /// One entry per shard, by shard index.
     pub shards: Vec<ShardCounters>,
@@ -129,8 +166,7 @@ impl Telemetry {
     /// A registry for `shards` shards, every counter at zero.
     pub fn new(shards: usize) -> Self {
         Telemetry {
-            udp: IngestCounters::default(),
-            rejected: Default::default(),
+            ingest: Default::default(),
             dropped: Default::default(),
             shards: (0..shards).map(|_| ShardCounters::default()).collect(),
             udp_socket_inodes: Mutex::new(Vec::new()),
@@ -138,9 +174,9 @@ impl Telemetry {
         }
     }
 
-    /// The counter of lines rejected for `reason`.
-    pub fn rejected(&self, reason: RejectReason) -> &Counter {
-        &self.rejected[reason.index()]
+    /// The counters of `transport`.
+    pub fn ingest(&self, transport: Transport) -> &IngestCounters {
+        &self.ingest[transport as usize]
     }
 
     /// The counter of lines dropped for `reason`.
@@ -161,8 +197,8 @@ impl Telemetry {
 /// Per-thread tallies added to the shared [`Telemetry`] once per receive batch.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalTally {
-    /// Datagrams received.
-    pub datagrams: u64,
+    /// Frames (datagrams, gRPC messages) received.
+    pub frames: u64,
     /// Bytes received.
     pub bytes: u64,
     /// Datagrams cut at the size limit.
@@ -180,16 +216,17 @@ pub struct LocalTally {
 }
 
 impl LocalTally {
-    /// Adds everything to `telemetry` (for the transport `ingest`) and resets to zero.
-    pub fn publish(&mut self, telemetry: &Telemetry, ingest: &IngestCounters) {
-        ingest.datagrams.add(self.datagrams);
+    /// Adds everything to `telemetry` (for `transport`) and resets to zero.
+    pub fn publish(&mut self, telemetry: &Telemetry, transport: Transport) {
+        let ingest = telemetry.ingest(transport);
+        ingest.frames.add(self.frames);
         ingest.bytes.add(self.bytes);
         ingest.truncated_datagrams.add(self.truncated_datagrams);
         ingest.lines.add(self.lines);
         ingest.events.add(self.events);
         ingest.service_checks.add(self.service_checks);
         for (reason, n) in RejectReason::ALL.iter().zip(self.rejected) {
-            telemetry.rejected(*reason).add(n);
+            ingest.rejected(*reason).add(n);
         }
         for (reason, n) in DropReason::ALL.iter().zip(self.dropped) {
             telemetry.dropped(*reason).add(n);

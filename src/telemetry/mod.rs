@@ -6,9 +6,12 @@
 mod counters;
 mod kernel_drops;
 mod logging;
+mod transport;
 
 pub use counters::{
-    Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters, Telemetry,
+    ConnectionGuard, Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters,
+    Telemetry,
 };
 pub use kernel_drops::udp_kernel_drops;
 pub use logging::init_logging;
+pub use transport::Transport;

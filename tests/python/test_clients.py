@@ -130,8 +130,8 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(value(s, "dd_queue", env="prod"), 17)
         self.assertEqual(value(s, "dd_latency_sum"), 15)
         self.assertEqual(value(s, "dd_size_sum"), 1.5)
-        self.assertEqual(value(s, "tallyd_events_received_total"), 1)
-        self.assertEqual(value(s, "tallyd_service_checks_received_total"), 1)
+        self.assertEqual(value(s, "tallyd_events_received_total", transport="udp"), 1)
+        self.assertEqual(value(s, "tallyd_service_checks_received_total", transport="udp"), 1)
 
         status, body = self.daemon.get("/api/v1/rollups?name=dd.users&windows=100")
         self.assertEqual(status, 200)

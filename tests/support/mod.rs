@@ -24,6 +24,8 @@ pub struct Daemon {
     _config: tempfile::NamedTempFile,
     pub http: SocketAddr,
     pub udp: SocketAddr,
+    /// The `ready` log line: every address and path bound.
+    pub ready: Value,
     agent: ureq::Agent,
     logs: Arc<Mutex<Vec<Value>>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -33,8 +35,14 @@ impl Daemon {
     /// Starts tallyd with `extra` appended to a config that binds UDP and HTTP on
     /// port 0 and logs JSON. `extra` holds top-level keys other than `listen`/`logging`.
     pub fn start(extra: &str) -> Daemon {
+        Daemon::start_listening("", extra)
+    }
+
+    /// As [`Daemon::start`], with `listen` (indented `listen` keys, one per line)
+    /// added to the listeners.
+    pub fn start_listening(listen: &str, extra: &str) -> Daemon {
         let yaml = format!(
-            "listen:\n  udp: [\"127.0.0.1:0\"]\n  udp_threads: 2\n  http: \"127.0.0.1:0\"\nlogging:\n  level: debug\n  format: json\n{extra}\n"
+            "listen:\n  udp: [\"127.0.0.1:0\"]\n  udp_threads: 2\n  http: \"127.0.0.1:0\"\n{listen}\nlogging:\n  level: debug\n  format: json\n{extra}\n"
         );
         let config = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
         std::fs::write(config.path(), yaml).unwrap();
@@ -79,6 +87,7 @@ impl Daemon {
         let daemon = Daemon {
             http: addr("http"),
             udp: addr("udp"),
+            ready,
             child,
             _config: config,
             agent,
@@ -132,8 +141,13 @@ impl Daemon {
     /// Waits until tallyd has counted `lines` received lines in total.
     pub fn wait_for_lines(&self, lines: u64) {
         self.wait_for(&format!("{lines} lines received"), || {
-            self.sample("tallyd_lines_received_total") >= Some(lines as f64)
+            self.lines_received() >= lines as f64
         });
+    }
+
+    /// Lines received over every transport.
+    pub fn lines_received(&self) -> f64 {
+        sum_of(&self.metrics(), "tallyd_lines_received_total")
     }
 
     /// Sends raw datagrams to the UDP listener.
@@ -211,4 +225,16 @@ pub fn in_one_window(mut send: impl FnMut(&str), check: impl Fn(&str) -> bool) -
         eprintln!("samples of {prefix} straddled a window edge; sending again");
     }
     panic!("five sends in a row straddled window edges");
+}
+
+/// The sum of every sample of `name` (any labels) in `exposition`.
+pub fn sum_of(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

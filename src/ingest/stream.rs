@@ -1,0 +1,208 @@
+//! Serving one stream connection (TCP or Unix stream): newline-delimited lines.
+//!
+//! Each connection is a task on the ingest runtime with its own [`LineFramer`]
+//! and [`Router`]. The router waits when a shard queue is full
+//! ([`Overflow::Wait`]), so the connection is simply not read meanwhile and the
+//! kernel's flow control slows the sender down: nothing read from a stream is
+//! dropped for lack of room. Waiting blocks the runtime worker; that is the
+//! point, since a full queue means the shards, not ingest, are the bottleneck.
+//!
+//! Partial batches are handed over when the connection has nothing more to read
+//! or when their oldest line is [`FLUSH_AFTER`] old. On stop, the connection
+//! takes whatever the socket already holds, ingests it, and closes.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use tokio_util::sync::CancellationToken;
+
+use super::framing::LineFramer;
+use super::lines::ingest_buffer;
+use super::udp::FLUSH_AFTER;
+use crate::codec::{Decoder, RejectReason};
+use crate::shard::{Batch, BatchPool, Overflow, Router};
+use crate::telemetry::{LocalTally, Telemetry, Transport};
+
+/// Reads taken before the connection's tallies are added to the shared counters.
+const PUBLISH_EVERY_READS: u32 = 64;
+
+/// A connected byte stream read by readiness, so that the connection can tell
+/// "nothing more for now" (hand partial batches over) from "more is coming".
+pub trait ByteStream: Send + 'static {
+    /// Waits until a read may make progress.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is there without waiting (`WouldBlock` when nothing is).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl ByteStream for tokio::net::TcpStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        tokio::net::TcpStream::readable(self)
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_read(self, buf)
+    }
+}
+
+impl ByteStream for tokio::net::UnixStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        tokio::net::UnixStream::readable(self)
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        tokio::net::UnixStream::try_read(self, buf)
+    }
+}
+
+/// What every connection of one listener shares.
+#[derive(Clone)]
+pub struct StreamContext {
+    /// The shard queues.
+    pub queues: Vec<Sender<Batch>>,
+    /// Recycled batches.
+    pub pool: BatchPool,
+    /// Longest line accepted (`limits.max_datagram_bytes`).
+    pub max_line: usize,
+    /// Counters.
+    pub telemetry: Arc<Telemetry>,
+    /// Which transport the listener is.
+    pub transport: Transport,
+}
+
+/// Reads `stream` until it closes, fails, or `stop` is cancelled.
+pub async fn serve_connection<S: ByteStream>(
+    stream: S,
+    context: StreamContext,
+    stop: CancellationToken,
+) {
+    let telemetry = context.telemetry.clone();
+    let _open = telemetry.ingest(context.transport).connection();
+    let mut connection = Connection::new(context);
+    loop {
+        match stream.try_read(connection.framer.spare()) {
+            Ok(0) => break,
+            Ok(n) => connection.received(n),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                connection.idle();
+                tokio::select! {
+                    ready = stream.readable() => if let Err(err) = ready {
+                        connection.failed(&err);
+                        break;
+                    },
+                    () = stop.cancelled() => {
+                        connection.drain(&stream);
+                        break;
+                    }
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                connection.failed(&err);
+                break;
+            }
+        }
+    }
+    connection.finish();
+}
+
+/// The state of one connection.
+struct Connection {
+    framer: LineFramer,
+    decoder: Decoder,
+    router: Router,
+    tally: LocalTally,
+    /// When the oldest line in a partial batch arrived.
+    pending_since: Option<Instant>,
+    reads_unpublished: u32,
+    context: StreamContext,
+}
+
+impl Connection {
+    fn new(context: StreamContext) -> Self {
+        let mut router = Router::new(context.queues.clone(), context.pool.clone());
+        router.set_overflow(Overflow::Wait);
+        Connection {
+            framer: LineFramer::new(context.max_line),
+            decoder: Decoder::new(context.max_line),
+            router,
+            tally: LocalTally::default(),
+            pending_since: None,
+            reads_unpublished: 0,
+            context,
+        }
+    }
+
+    /// Ingests the complete lines among `n` bytes just read.
+    fn received(&mut self, n: usize) {
+        self.tally.bytes += n as u64;
+        let Connection {
+            framer,
+            decoder,
+            router,
+            tally,
+            ..
+        } = self;
+        let too_long = framer.commit(n, |lines| ingest_buffer(decoder, lines, router, tally));
+        self.count_too_long(too_long);
+        let since = *self.pending_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= FLUSH_AFTER {
+            self.router.flush(&mut self.tally);
+            self.pending_since = None;
+        }
+        self.reads_unpublished += 1;
+        if self.reads_unpublished >= PUBLISH_EVERY_READS {
+            self.publish();
+        }
+    }
+
+    /// Nothing more to read for now: hand partial batches over.
+    fn idle(&mut self) {
+        if self.pending_since.take().is_some() {
+            self.router.flush(&mut self.tally);
+        }
+        self.publish();
+    }
+
+    /// On stop: takes what the socket already holds.
+    fn drain<S: ByteStream>(&mut self, stream: &S) {
+        loop {
+            match stream.try_read(self.framer.spare()) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => self.received(n),
+            }
+        }
+    }
+
+    fn failed(&self, err: &io::Error) {
+        tracing::debug!(
+            error = %err,
+            transport = self.context.transport.as_str(),
+            "connection read failed"
+        );
+    }
+
+    /// At the end: the last line without a newline, then everything handed over.
+    fn finish(mut self) {
+        let tail = self.framer.finish();
+        if !tail.is_empty() {
+            ingest_buffer(&self.decoder, tail, &mut self.router, &mut self.tally);
+        }
+        self.router.flush(&mut self.tally);
+        self.publish();
+    }
+
+    fn count_too_long(&mut self, lines: u64) {
+        self.tally.lines += lines;
+        self.tally.rejected[RejectReason::TooLong.index()] += lines;
+    }
+
+    fn publish(&mut self) {
+        self.tally
+            .publish(&self.context.telemetry, self.context.transport);
+        self.reads_unpublished = 0;
+    }
+}
