@@ -4,7 +4,9 @@
 //! and integration tests exercise the same code the daemon runs.
 //!
 //! The pipeline, and the module that owns each step:
-//! - [`ingest`]: sockets (UDP with `SO_REUSEPORT` and `recvmmsg`), bytes in;
+//! - [`ingest`]: sockets (UDP with `SO_REUSEPORT` and `recvmmsg`, Unix datagram,
+//!   TCP and Unix stream with backpressure), bytes in; [`grpc`]: tallyd's own
+//!   gRPC API; [`otlp`]: OTLP metrics mapped into tallyd's model;
 //! - [`codec`]: datagram bytes to borrowed metric lines, zero-copy, every rejection
 //!   with a reason;
 //! - [`series`]: the identity of a series (order-independent 128-bit key), the
@@ -23,9 +25,11 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod kernels;
+pub mod otlp;
 pub mod series;
 pub mod shard;
 pub mod store;

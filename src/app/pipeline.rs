@@ -22,10 +22,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::codec::Decoder;
 use crate::config::Config;
+use crate::grpc::{self, CallContext, IngestService};
 use crate::ingest::listeners::accept_loop;
 use crate::ingest::stream::StreamContext;
 use crate::ingest::udp::{self, Receiver};
 use crate::ingest::unix_socket::{self, SocketFile};
+use crate::otlp::OtlpService;
 use crate::shard::{Batch, BatchPool, Router, ShardContext, spawn_shard};
 use crate::telemetry::{Telemetry, Transport};
 
@@ -177,6 +179,42 @@ impl Pipeline {
                 stream_context(Transport::UnixStream),
                 tasks.stop.clone(),
                 tasks.tracker.clone(),
+            ));
+        }
+        if let Some(addr) = listen.grpc {
+            let addr = addr.get();
+            let listener = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(tokio::net::TcpListener::from_std)
+                .with_context(|| format!("cannot bind gRPC {addr} (listen.grpc)"))?;
+            let local = listener.local_addr()?;
+            tracing::info!(address = %local, "gRPC listener bound (tallyd.v1.Ingest, OTLP metrics)");
+            self.bound.grpc = Some(local);
+            for transport in [Transport::Grpc, Transport::Otlp] {
+                telemetry
+                    .ingest(transport)
+                    .enabled
+                    .store(true, Ordering::Relaxed);
+            }
+            let context = CallContext {
+                queues: self.queues.clone(),
+                pool: self.pool.clone(),
+                telemetry: telemetry.clone(),
+            };
+            let queue_wait = config.limits.queue_wait.get();
+            let ingest = IngestService::new(context.clone(), queue_wait);
+            let otlp = OtlpService::new(
+                context,
+                queue_wait,
+                config.aggregation.quantiles.iter().collect(),
+                config.limits.series_idle_ttl.get(),
+            );
+            tasks.tracker.spawn(grpc::serve(
+                listener,
+                ingest,
+                otlp,
+                telemetry.clone(),
+                tasks.stop.clone(),
             ));
         }
         Ok(())

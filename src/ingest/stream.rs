@@ -24,7 +24,7 @@ use super::lines::ingest_buffer;
 use super::udp::FLUSH_AFTER;
 use crate::codec::{Decoder, RejectReason};
 use crate::shard::{Batch, BatchPool, Overflow, Router};
-use crate::telemetry::{LocalTally, Telemetry, Transport};
+use crate::telemetry::{ConnectionGuard, LocalTally, Telemetry, Transport};
 
 /// Reads taken before the connection's tallies are added to the shared counters.
 const PUBLISH_EVERY_READS: u32 = 64;
@@ -79,8 +79,7 @@ pub async fn serve_connection<S: ByteStream>(
     context: StreamContext,
     stop: CancellationToken,
 ) {
-    let telemetry = context.telemetry.clone();
-    let _open = telemetry.ingest(context.transport).connection();
+    let _open = ConnectionGuard::new(context.telemetry.clone(), context.transport);
     let mut connection = Connection::new(context);
     loop {
         match stream.try_read(connection.framer.spare()) {

@@ -7,8 +7,8 @@
 //! Counters are `Relaxed`: each is a monotonic total read on its own, and no
 //! reader infers anything from the order in which two of them moved.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::Transport;
 use crate::codec::RejectReason;
@@ -130,22 +130,32 @@ impl IngestCounters {
     pub fn rejected(&self, reason: RejectReason) -> &Counter {
         &self.rejected[reason.index()]
     }
-
-    /// Counts a new connection; the guard counts it closed when dropped.
-    pub fn connection(&self) -> ConnectionGuard<'_> {
-        self.connections_accepted.add(1);
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard(self)
-    }
 }
 
 /// An open connection, counted in `connections_open` while it lives.
 #[derive(Debug)]
-pub struct ConnectionGuard<'a>(&'a IngestCounters);
+pub struct ConnectionGuard {
+    telemetry: Arc<Telemetry>,
+    transport: Transport,
+}
 
-impl Drop for ConnectionGuard<'_> {
+impl ConnectionGuard {
+    /// Counts a new connection of `transport`; dropping the guard counts it closed.
+    pub fn new(telemetry: Arc<Telemetry>, transport: Transport) -> Self {
+        let counters = telemetry.ingest(transport);
+        counters.connections_accepted.add(1);
+        counters.connections_open.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard {
+            telemetry,
+            transport,
+        }
+    }
+}
+
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+        let counters = self.telemetry.ingest(self.transport);
+        counters.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

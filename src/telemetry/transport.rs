@@ -45,8 +45,9 @@ impl Transport {
         matches!(self, Transport::Udp | Transport::UnixDatagram)
     }
 
-    /// Whether the transport has connections to count.
+    /// Whether the transport has connections to count. OTLP shares the gRPC
+    /// port, whose connections count as `grpc`.
     pub const fn is_connected(self) -> bool {
-        !self.is_datagram()
+        !self.is_datagram() && !matches!(self, Transport::Otlp)
     }
 }
