@@ -64,7 +64,7 @@ EOF
     # Wait until tallyd has read everything the kernel queued (the count stops moving).
     previous=-1
     while true; do
-        received=$(curl -sf "http://$http/metrics" | metric tallyd_lines_received_total)
+        received=$(curl -sf "http://$http/metrics" | metric 'tallyd_lines_received_total{transport="udp"}')
         [ "$received" = "$previous" ] && break
         previous=$received
         sleep 0.5

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: Prometheus'
 # promtool (Debian package `prometheus`) to validate the exposition, and the
-# Python StatsD/DogStatsD clients and Prometheus parser the client tests use.
+# Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
+# its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser.
 # Idempotent: skips what is already there.
 set -euo pipefail
 
@@ -12,6 +13,6 @@ if ! command -v promtool >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
 fi
 
-if ! python3 -c 'import datadog, statsd, prometheus_client' 2>/dev/null; then
+if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
     python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
 fi

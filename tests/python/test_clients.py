@@ -26,10 +26,10 @@ DEADLINE_S = 20
 class Daemon:
     """tallyd on port 0; addresses from its `ready` log line."""
 
-    def __init__(self, extra=""):
+    def __init__(self, extra="", listen=""):
         self.config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         self.config.write(
-            'listen: { udp: ["127.0.0.1:0"], http: "127.0.0.1:0" }\n'
+            'listen: { udp: ["127.0.0.1:0"], http: "127.0.0.1:0"' + listen + " }\n"
             "window: { interval: 200ms }\n"
             "logging: { format: json }\n" + extra
         )
@@ -45,6 +45,7 @@ class Daemon:
                 self.http = event["http"]
                 host, port = event["udp"].split(",")[0].rsplit(":", 1)
                 self.udp = (host, int(port))
+                self.grpc = event.get("grpc")
                 break
         else:
             raise RuntimeError("tallyd exited before it was ready")
