@@ -57,7 +57,9 @@ fn batch(events: usize, series: usize) -> Batch {
                 name: format!("grpc.bench.metric{i}"),
                 tags: vec!["env:bench".into(), format!("host:h{}", i % 16)],
                 r#type: kind as i32,
-                values: (0..share).map(|v| ((v * 37) % 1000) as f64 / 10.0).collect(),
+                values: (0..share)
+                    .map(|v| ((v * 37) % 1000) as f64 / 10.0)
+                    .collect(),
                 sample_rate: 0.0,
                 set_members: Vec::new(),
             }
