@@ -138,17 +138,12 @@ impl Pipeline {
             transport,
         };
         for addr in listen.tcp.iter() {
-            let listener = std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .and_then(tokio::net::TcpListener::from_std)
-                .with_context(|| format!("cannot bind TCP {addr} (listen.tcp)"))?;
+            let listener =
+                bind_tcp(addr).with_context(|| format!("cannot bind TCP {addr} (listen.tcp)"))?;
             let local = listener.local_addr()?;
             tracing::info!(address = %local, "TCP listener bound");
             self.bound.tcp.push(local);
-            telemetry
-                .ingest(Transport::Tcp)
-                .enabled
-                .store(true, Ordering::Relaxed);
+            telemetry.enable(Transport::Tcp);
             tasks.tracker.spawn(accept_loop(
                 listener,
                 stream_context(Transport::Tcp),
@@ -170,10 +165,7 @@ impl Pipeline {
             tracing::info!(path = %path.display(), "Unix stream listener bound");
             self.bound.unix.push(file.path().to_owned());
             self.socket_files.push(file);
-            telemetry
-                .ingest(Transport::UnixStream)
-                .enabled
-                .store(true, Ordering::Relaxed);
+            telemetry.enable(Transport::UnixStream);
             tasks.tracker.spawn(accept_loop(
                 listener,
                 stream_context(Transport::UnixStream),
@@ -183,18 +175,13 @@ impl Pipeline {
         }
         if let Some(addr) = listen.grpc {
             let addr = addr.get();
-            let listener = std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .and_then(tokio::net::TcpListener::from_std)
-                .with_context(|| format!("cannot bind gRPC {addr} (listen.grpc)"))?;
+            let listener =
+                bind_tcp(addr).with_context(|| format!("cannot bind gRPC {addr} (listen.grpc)"))?;
             let local = listener.local_addr()?;
             tracing::info!(address = %local, "gRPC listener bound (tallyd.v1.Ingest, OTLP metrics)");
             self.bound.grpc = Some(local);
             for transport in [Transport::Grpc, Transport::Otlp] {
-                telemetry
-                    .ingest(transport)
-                    .enabled
-                    .store(true, Ordering::Relaxed);
+                telemetry.enable(transport);
             }
             let context = CallContext {
                 queues: self.queues.clone(),
@@ -242,10 +229,7 @@ impl Pipeline {
                 "UDP listener bound"
             );
             self.bound.udp.push(group.local_addr);
-            telemetry
-                .ingest(Transport::Udp)
-                .enabled
-                .store(true, Ordering::Relaxed);
+            telemetry.enable(Transport::Udp);
             for socket in group.sockets {
                 if let Some(inode) = udp::socket_inode(&socket)
                     && let Ok(mut inodes) = telemetry.udp_socket_inodes.lock()
@@ -284,10 +268,7 @@ impl Pipeline {
         tracing::info!(path = %path.display(), recv_buffer = socket.recv_buffer_size()?, "Unix datagram listener bound");
         self.bound.unix.push(file.path().to_owned());
         self.socket_files.push(file);
-        telemetry
-            .ingest(Transport::UnixDatagram)
-            .enabled
-            .store(true, Ordering::Relaxed);
+        telemetry.enable(Transport::UnixDatagram);
         self.spawn_receiver(config, socket, Transport::UnixDatagram, telemetry)
     }
 
@@ -334,6 +315,13 @@ impl Pipeline {
         }
         drop(self.socket_files);
     }
+}
+
+/// A TCP listener on `addr` for the ingest runtime (which must be entered).
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 fn max_datagram_bytes(config: &Config) -> usize {

@@ -94,34 +94,31 @@ impl Mapper<'_> {
     }
 
     fn metric(&mut self, name: &str, resource_tags: &[String], data: Option<&Data>) {
-        let tags_of = |attributes: &[KeyValue]| -> Vec<String> {
-            resource_tags
+        let point = |attributes: &[KeyValue], start, temporality| Point {
+            name,
+            tags: resource_tags
                 .iter()
                 .cloned()
                 .chain(attributes.iter().map(tag))
-                .collect()
+                .collect(),
+            start,
+            temporality,
         };
         match data {
             None => {}
             Some(Data::Gauge(gauge)) => {
                 for p in &gauge.data_points {
-                    self.gauge_point(name, tags_of(&p.attributes), p);
+                    self.gauge_point(&point(&p.attributes, 0, Temporality::Delta), p);
                 }
             }
             Some(Data::Sum(sum)) => {
                 let temporality = Temporality::of(sum.aggregation_temporality);
                 for p in &sum.data_points {
                     match temporality {
-                        Some(temporality) if sum.is_monotonic => {
-                            let point = Point {
-                                name,
-                                tags: tags_of(&p.attributes),
-                                start: p.start_time_unix_nano,
-                                temporality,
-                            };
-                            self.counter_point(&point, p);
+                        Some(t) if sum.is_monotonic => {
+                            self.counter_point(&point(&p.attributes, p.start_time_unix_nano, t), p)
                         }
-                        Some(_) => self.gauge_point(name, tags_of(&p.attributes), p),
+                        Some(t) => self.gauge_point(&point(&p.attributes, 0, t), p),
                         None => self.refuse(RejectReason::Malformed),
                     }
                 }
@@ -129,44 +126,33 @@ impl Mapper<'_> {
             Some(Data::Histogram(histogram)) => {
                 let temporality = Temporality::of(histogram.aggregation_temporality);
                 for p in &histogram.data_points {
-                    let Some(temporality) = temporality else {
-                        self.refuse(RejectReason::Malformed);
-                        continue;
-                    };
-                    let point = Point {
-                        name,
-                        tags: tags_of(&p.attributes),
-                        start: p.start_time_unix_nano,
-                        temporality,
-                    };
-                    self.histogram_point(&point, p);
+                    match temporality {
+                        Some(t) => self
+                            .histogram_point(&point(&p.attributes, p.start_time_unix_nano, t), p),
+                        None => self.refuse(RejectReason::Malformed),
+                    }
                 }
             }
             Some(Data::ExponentialHistogram(histogram)) => {
                 let temporality = Temporality::of(histogram.aggregation_temporality);
                 for p in &histogram.data_points {
-                    let Some(temporality) = temporality else {
-                        self.refuse(RejectReason::Malformed);
-                        continue;
-                    };
-                    let point = Point {
-                        name,
-                        tags: tags_of(&p.attributes),
-                        start: p.start_time_unix_nano,
-                        temporality,
-                    };
-                    self.histogram_point(&point, &explicit_buckets(p));
+                    match temporality {
+                        Some(t) => self.histogram_point(
+                            &point(&p.attributes, p.start_time_unix_nano, t),
+                            &explicit_buckets(p),
+                        ),
+                        None => self.refuse(RejectReason::Malformed),
+                    }
                 }
             }
             Some(Data::Summary(summary)) => {
                 for p in &summary.data_points {
-                    let point = Point {
-                        name,
-                        tags: tags_of(&p.attributes),
-                        start: p.start_time_unix_nano,
-                        temporality: Temporality::Cumulative,
-                    };
-                    self.summary_point(&point, p);
+                    let at = point(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        Temporality::Cumulative,
+                    );
+                    self.summary_point(&at, p);
                 }
             }
         }
@@ -177,12 +163,12 @@ impl Mapper<'_> {
         self.call.reject(reason, 1);
     }
 
-    fn gauge_point(&mut self, name: &str, tags: Vec<String>, p: &NumberDataPoint) {
+    fn gauge_point(&mut self, point: &Point<'_>, p: &NumberDataPoint) {
         self.call.count_events(1);
         let Some(value) = number(p) else {
             return self.call.reject(RejectReason::BadValue, 1);
         };
-        if let Err(reason) = self.route(name, &tags, MetricType::Gauge, value) {
+        if let Err(reason) = self.route(point.name, &point.tags, MetricType::Gauge, value) {
             self.call.reject(reason, 1);
         }
     }

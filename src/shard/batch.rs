@@ -86,29 +86,10 @@ impl Batch {
             Payload::SetMember(member) => member,
             Payload::Numbers { .. } => "",
         };
-        let tags = metric.tags.raw();
-        let (Ok(name_len), Ok(tags_len), Ok(member_len), Ok(text_start)) = (
-            u16::try_from(metric.name.len()),
-            u16::try_from(tags.len()),
-            u16::try_from(member.len()),
-            u32::try_from(self.bytes.len()),
-        ) else {
+        let Some(text) = self.append_text(metric, member) else {
             return false;
         };
-        self.bytes.extend_from_slice(metric.name.as_bytes());
-        self.bytes.extend_from_slice(tags.as_bytes());
-        self.bytes.extend_from_slice(member.as_bytes());
-        let sample = |value: f64, signed: bool| BatchSample {
-            key,
-            value,
-            sample_rate: metric.sample_rate,
-            text_start,
-            name_len,
-            tags_len,
-            member_len,
-            kind: metric.kind,
-            signed,
-        };
+        let sample = |value: f64, signed: bool| text.sample(key, metric, value, signed);
         match metric.payload {
             Payload::SetMember(_) => self.samples.push(sample(0.0, false)),
             Payload::Numbers { first, rest: "" } => {
@@ -133,36 +114,36 @@ impl Batch {
         metric: &Metric<'_>,
         values: &[f64],
     ) -> Option<usize> {
-        let tags = metric.tags.raw();
-        let (Ok(name_len), Ok(tags_len), Ok(text_start)) = (
-            u16::try_from(metric.name.len()),
-            u16::try_from(tags.len()),
-            u32::try_from(self.bytes.len()),
-        ) else {
-            return None;
-        };
         let taken = values
             .len()
             .min(Self::CAPACITY.saturating_sub(self.samples.len()));
         if taken == 0 {
             return Some(0);
         }
-        self.bytes.extend_from_slice(metric.name.as_bytes());
-        self.bytes.extend_from_slice(tags.as_bytes());
-        self.samples
-            .extend(values[..taken].iter().map(|&value| BatchSample {
-                key,
-                value,
-                sample_rate: metric.sample_rate,
-                text_start,
-                name_len,
-                tags_len,
-                member_len: 0,
-                kind: metric.kind,
-                signed: false,
-            }));
+        let text = self.append_text(metric, "")?;
+        self.samples.extend(
+            values[..taken]
+                .iter()
+                .map(|&value| text.sample(key, metric, value, false)),
+        );
         self.lines += taken as u64;
         Some(taken)
+    }
+
+    /// Appends the name, tags and `member` of `metric` to the text; `None` when one
+    /// of them exceeds 64 KiB.
+    fn append_text(&mut self, metric: &Metric<'_>, member: &str) -> Option<TextRef> {
+        let tags = metric.tags.raw();
+        let text = TextRef {
+            start: u32::try_from(self.bytes.len()).ok()?,
+            name_len: u16::try_from(metric.name.len()).ok()?,
+            tags_len: u16::try_from(tags.len()).ok()?,
+            member_len: u16::try_from(member.len()).ok()?,
+        };
+        self.bytes.extend_from_slice(metric.name.as_bytes());
+        self.bytes.extend_from_slice(tags.as_bytes());
+        self.bytes.extend_from_slice(member.as_bytes());
+        Some(text)
     }
 
     /// The name of `sample`.
@@ -189,6 +170,31 @@ impl Batch {
         // Only whole `&str`s are appended, so every recorded range is valid UTF-8;
         // the check costs nothing next to building a new series, its only caller.
         std::str::from_utf8(&self.bytes[start..end]).unwrap_or_default()
+    }
+}
+
+/// Where a line's name, tags and member lie in [`Batch::bytes`].
+#[derive(Debug, Clone, Copy)]
+struct TextRef {
+    start: u32,
+    name_len: u16,
+    tags_len: u16,
+    member_len: u16,
+}
+
+impl TextRef {
+    fn sample(self, key: SeriesKey, metric: &Metric<'_>, value: f64, signed: bool) -> BatchSample {
+        BatchSample {
+            key,
+            value,
+            sample_rate: metric.sample_rate,
+            text_start: self.start,
+            name_len: self.name_len,
+            tags_len: self.tags_len,
+            member_len: self.member_len,
+            kind: metric.kind,
+            signed,
+        }
     }
 }
 

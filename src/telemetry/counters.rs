@@ -184,6 +184,13 @@ impl Telemetry {
         }
     }
 
+    /// Marks `transport` as having a listener, so its metrics are exported.
+    pub fn enable(&self, transport: Transport) {
+        self.ingest(transport)
+            .enabled
+            .store(true, Ordering::Relaxed);
+    }
+
     /// The counters of `transport`.
     pub fn ingest(&self, transport: Transport) -> &IngestCounters {
         &self.ingest[transport as usize]
