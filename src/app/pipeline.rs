@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::codec::Decoder;
 use crate::config::Config;
 use crate::grpc::{self, CallContext, IngestService};
-use crate::ingest::listeners::accept_loop;
+use crate::ingest::listeners::{StreamListener, accept_loop};
 use crate::ingest::stream::StreamContext;
 use crate::ingest::udp::{self, Receiver};
 use crate::ingest::unix_socket::{self, SocketFile};
@@ -69,6 +69,18 @@ struct AsyncIngest {
     runtime: tokio::runtime::Runtime,
     stop: CancellationToken,
     tracker: TaskTracker,
+}
+
+impl AsyncIngest {
+    /// Accepts connections on `listener` until stop, each served with `context`.
+    fn serve_streams<L: StreamListener>(&self, listener: L, context: StreamContext) {
+        self.tracker.spawn(accept_loop(
+            listener,
+            context,
+            self.stop.clone(),
+            self.tracker.clone(),
+        ));
+    }
 }
 
 impl Pipeline {
@@ -130,12 +142,15 @@ impl Pipeline {
         });
         let _entered = tasks.runtime.enter();
         let max_line = max_datagram_bytes(config);
-        let stream_context = |transport| StreamContext {
-            queues: self.queues.clone(),
-            pool: self.pool.clone(),
-            max_line,
-            telemetry: telemetry.clone(),
-            transport,
+        let stream_context = |transport| {
+            telemetry.enable(transport);
+            StreamContext {
+                queues: self.queues.clone(),
+                pool: self.pool.clone(),
+                max_line,
+                telemetry: telemetry.clone(),
+                transport,
+            }
         };
         for addr in listen.tcp.iter() {
             let listener =
@@ -143,13 +158,7 @@ impl Pipeline {
             let local = listener.local_addr()?;
             tracing::info!(address = %local, "TCP listener bound");
             self.bound.tcp.push(local);
-            telemetry.enable(Transport::Tcp);
-            tasks.tracker.spawn(accept_loop(
-                listener,
-                stream_context(Transport::Tcp),
-                tasks.stop.clone(),
-                tasks.tracker.clone(),
-            ));
+            tasks.serve_streams(listener, stream_context(Transport::Tcp));
         }
         if let Some(path) = &listen.unix_stream {
             let path = path.get();
@@ -165,13 +174,7 @@ impl Pipeline {
             tracing::info!(path = %path.display(), "Unix stream listener bound");
             self.bound.unix.push(file.path().to_owned());
             self.socket_files.push(file);
-            telemetry.enable(Transport::UnixStream);
-            tasks.tracker.spawn(accept_loop(
-                listener,
-                stream_context(Transport::UnixStream),
-                tasks.stop.clone(),
-                tasks.tracker.clone(),
-            ));
+            tasks.serve_streams(listener, stream_context(Transport::UnixStream));
         }
         if let Some(addr) = listen.grpc {
             let addr = addr.get();
