@@ -80,3 +80,29 @@ fn rejects_an_unknown_subcommand_with_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("Usage"));
 }
+
+#[test]
+fn check_config_names_an_unknown_kernel() {
+    let file = write_config("aggregation:\n  kernel: gpu\n");
+    let out = tallyd(&["check-config", &file.path().display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("aggregation.kernel"), "{stderr}");
+    assert!(stderr.contains("auto"), "{stderr}");
+}
+
+#[test]
+fn refuses_to_start_on_an_unknown_kernel_override() {
+    let file = write_config("listen:\n  udp: []\n  http: \"127.0.0.1:0\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_tallyd"))
+        .args(["--config", &file.path().display().to_string()])
+        .env("TALLYD_KERNEL", "sse9")
+        .output()
+        .expect("tallyd runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("TALLYD_KERNEL=sse9: unknown kernel"),
+        "{stderr}"
+    );
+}

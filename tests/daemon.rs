@@ -373,3 +373,27 @@ fn sigterm_publishes_the_open_window_and_exits_zero() {
     );
     assert!(logs.iter().any(|e| e["message"] == "stopped"));
 }
+
+#[test]
+fn logs_and_exports_the_kernel_backend_it_chose() {
+    let chosen = |daemon: &Daemon| {
+        let backend = daemon
+            .logs()
+            .into_iter()
+            .find(|line| line["message"] == "kernel backend chosen")
+            .map(|line| line["backend"].as_str().unwrap_or("").to_owned())
+            .expect("the choice is logged");
+        let exported = daemon.sample(&format!(
+            "tallyd_kernel_backend_info{{backend=\"{backend}\"}}"
+        ));
+        assert_eq!(exported, Some(1.0), "{}", daemon.metrics());
+        backend
+    };
+    let forced = Daemon::start("aggregation:\n  kernel: scalar\n");
+    assert_eq!(chosen(&forced), "scalar");
+    let automatic = Daemon::start("");
+    assert_eq!(
+        chosen(&automatic),
+        tallyd::kernels::Backend::best().as_str()
+    );
+}

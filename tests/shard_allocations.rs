@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use tallyd::codec::{Decoder, Message};
 use tallyd::config::Config;
+use tallyd::kernels::Kernels;
 use tallyd::shard::{
-    Batch, BatchPool, Router, ShardSettings, ShardState, WindowBounds, WindowSamples,
+    Batch, BatchPool, FlushScratch, Router, ShardSettings, ShardState, WindowBounds, WindowSamples,
 };
 use tallyd::telemetry::{LocalTally, Telemetry};
 use tallyd::workload::{Generator, Spec};
@@ -72,7 +73,7 @@ fn routing_and_applying_known_series_allocates_nothing() {
     let (mut datagrams, lines) = Generator::new(&spec).packed_datagrams(300);
     datagrams.push(b"users:alice|s\nusers:bob|s|#env:a\nlat:1:2:3|ms|@0.5".to_vec());
     let telemetry = Arc::new(Telemetry::new(SHARDS));
-    let settings = ShardSettings::from_config(&Config::default(), SHARDS);
+    let settings = ShardSettings::from_config(&Config::default(), SHARDS, Kernels::default());
     let mut shards: Vec<ShardState> = (0..SHARDS)
         .map(|i| ShardState::new(i, settings.clone(), telemetry.clone()))
         .collect();
@@ -118,7 +119,12 @@ fn routing_and_applying_known_series_allocates_nothing() {
     for (shard, window) in shards.iter_mut().zip(&windows) {
         let closed = shard.close(window, bounds(1));
         assert!(!closed.segments.is_empty());
-        let rollups = closed.complete(window, &[0.5], &mut Vec::new());
+        let rollups = closed.complete(
+            window,
+            &[0.5],
+            Kernels::default(),
+            &mut FlushScratch::default(),
+        );
         assert!(!rollups.is_empty());
     }
 }

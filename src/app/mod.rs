@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::http::{HttpState, serve};
+use crate::kernels::{Backend, Kernels};
 use crate::shard::{BatchPool, ShardContext, ShardSettings, SystemClock, Windowing};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -42,7 +43,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 async fn run_daemon(config: Config) -> anyhow::Result<()> {
     let shards = config.shards.resolve().get();
     let telemetry = Arc::new(Telemetry::new(shards));
-    let settings = ShardSettings::from_config(&config, shards);
+    let (kernels, source) =
+        Kernels::choose(config.aggregation.kernel).map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        backend = %kernels.backend(),
+        chosen_by = source.as_str(),
+        supported = %Backend::supported().iter().map(|b| b.as_str()).collect::<Vec<_>>().join(","),
+        "kernel backend chosen"
+    );
+    let _ = telemetry.kernel_backend.set(kernels.backend());
+    let settings = ShardSettings::from_config(&config, shards, kernels);
     let store = Arc::new(Store::new(
         shards,
         config.window.retain.get() as usize,

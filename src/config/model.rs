@@ -18,6 +18,8 @@ use super::values::{
     SocketPath, ThreadCount,
 };
 
+use crate::kernels::KernelChoice;
+
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// The whole configuration file.
@@ -152,6 +154,10 @@ pub struct Aggregation {
     pub gauge_sign: GaugeSign,
     /// Prometheus histogram buckets by metric name. Default: none (summaries).
     pub histograms: Vec<HistogramRule>,
+    /// Kernel backend: `auto` (the fastest this CPU supports), `scalar` (the
+    /// reference), or `simd` (the fastest SIMD one; an error on a CPU with none).
+    /// The `TALLYD_KERNEL` environment variable overrides it. Default `auto`.
+    pub kernel: KernelChoice,
 }
 
 impl Default for Aggregation {
@@ -164,6 +170,7 @@ impl Default for Aggregation {
                 .expect("distinct default quantiles"),
             gauge_sign: GaugeSign::Statsd,
             histograms: Vec::new(),
+            kernel: KernelChoice::Auto,
         }
     }
 }

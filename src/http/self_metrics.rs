@@ -33,6 +33,21 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
         1.0,
     );
 
+    if let Some(backend) = telemetry.kernel_backend.get() {
+        w.family(
+            "tallyd_kernel_backend_info",
+            "gauge",
+            "The aggregation kernel backend completing windows (aggregation.kernel).",
+        );
+        w.sample(
+            "tallyd_kernel_backend_info",
+            "",
+            "",
+            Some(("backend", backend.as_str())),
+            1.0,
+        );
+    }
+
     write_ingest(w, telemetry);
     let inodes = telemetry
         .udp_socket_inodes

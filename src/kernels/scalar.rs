@@ -1,103 +1,41 @@
 //! The scalar reference kernels: the specification every faster backend must match.
 //!
-//! Sums use a fixed reduction order: eight lanes, element `i` added to lane `i % 8`,
-//! lanes combined as `((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7))`. That is the order an
-//! AVX-512 register (or two AVX2 registers) reduces in, so SIMD backends can be
-//! required to agree bit for bit instead of within a tolerance; a plain left-to-
-//! right sum would make every vectorised result "slightly different".
+//! - Moments in one pass: sums in the lane order of [`LANES`], extremes by
+//!   ordinary comparison, the spread from sums shifted by the first value
+//!   ([`LaneSums`]).
+//! - Quantiles: the value at rank `ceil(q * n)` ([`quantile_rank`]) in
+//!   `f64::total_cmp` order, found by selection.
+//! - Buckets: Prometheus' cumulative counts, `x <= bound`.
+//! - Distinct count: sort the 64-bit member hashes, count the changes.
 //!
-//! Standard deviation takes a second pass over the values, summing squared
-//! deviations from the mean, rather than using sum of squares minus square of sum:
-//! for values near 1e9 with a spread of 1, the one-pass formula loses every digit
-//! to cancellation, the two-pass one loses none. The second pass is cheap: the
-//! values are already in cache from the first.
+//! This code is also the fallback on CPUs without a SIMD backend, so it is
+//! written to be fast as plain code: the compiler is free to vectorise it with
+//! the target's baseline instructions (SSE2 on x86_64).
 
-/// Lanes of the fixed summation order.
-pub const LANES: usize = 8;
+use super::common::{LANES, LaneSums, Moments, quantile_rank, settle_zero_extremes, zero_signs};
 
-/// Count, sum, extremes and spread of one window's samples of a series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Moments {
-    /// Number of values.
-    pub count: u64,
-    /// Sum of the values, in the fixed lane order.
-    pub sum: f64,
-    /// Smallest value (`+inf` when empty).
-    pub min: f64,
-    /// Largest value (`-inf` when empty).
-    pub max: f64,
-    /// Sum of squared deviations from the mean, in the fixed lane order.
-    pub centred_sum_sq: f64,
-}
-
-impl Moments {
-    /// Arithmetic mean; NaN when empty.
-    pub fn mean(&self) -> f64 {
-        self.sum / self.count as f64
-    }
-
-    /// Population standard deviation (as Etsy StatsD reports it); 0 for one value,
-    /// NaN when empty.
-    pub fn stddev(&self) -> f64 {
-        (self.centred_sum_sq / self.count as f64).sqrt()
-    }
-}
-
-/// Sums `f(x)` over `values` in the fixed lane order.
-#[inline]
-fn lane_sum(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
-    let mut lanes = [0.0f64; LANES];
+/// Count, sum, min, max and centred sum of squares of `values`, in one pass.
+pub fn moments(values: &[f64]) -> Moments {
+    let Some(&shift) = values.first() else {
+        return Moments::EMPTY;
+    };
+    let mut sums = LaneSums::ZERO;
+    let (mut min, mut max) = (shift, shift);
     let mut chunks = values.chunks_exact(LANES);
     for chunk in &mut chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += f(x);
+        for (lane, &x) in chunk.iter().enumerate() {
+            sums.add(lane, x, shift);
+            min = if x < min { x } else { min };
+            max = if x > max { x } else { max };
         }
     }
-    for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
-        *lane += f(x);
+    for (lane, &x) in chunks.remainder().iter().enumerate() {
+        sums.add(lane, x, shift);
+        min = if x < min { x } else { min };
+        max = if x > max { x } else { max };
     }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
-}
-
-/// Count, sum, min, max and centred sum of squares of `values`.
-pub fn moments(values: &[f64]) -> Moments {
-    let sum = lane_sum(values, |x| x);
-    let (min, max) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
-    let mean = sum / values.len() as f64;
-    let centred_sum_sq = if values.is_empty() {
-        0.0
-    } else {
-        lane_sum(values, |x| (x - mean) * (x - mean))
-    };
-    Moments {
-        count: values.len() as u64,
-        sum,
-        min,
-        max,
-        centred_sum_sq,
-    }
-}
-
-/// The 1-based rank of quantile `q` among `n` sorted values: `ceil(q * n)`, kept in
-/// `1..=n`.
-///
-/// `q * n` is computed in binary floating point, where `0.7 * 10` is
-/// `7.000000000000001`; a product within 1e-9 of an integer is taken as that
-/// integer, so such ranks are not pushed one too high.
-pub fn quantile_rank(q: f64, n: usize) -> usize {
-    let product = q * n as f64;
-    let nearest = product.round();
-    let rank = if (product - nearest).abs() < 1e-9 {
-        nearest
-    } else {
-        product.ceil()
-    };
-    (rank as usize).clamp(1, n.max(1))
+    let (min, max) = settle_zero_extremes(min, max, || zero_signs(values));
+    sums.finish(values.len(), min, max)
 }
 
 /// Exact quantiles: writes the value at rank `ceil(q * n)` of the sorted values for
@@ -107,8 +45,7 @@ pub fn quantile_rank(q: f64, n: usize) -> usize {
 /// `values` is reordered in place by selection, not sorted: each rank is selected
 /// (`select_nth_unstable`, linear time) from the largest down, each within the
 /// part left of the previous one, so a handful of quantiles costs a few linear
-/// passes instead of an `n log n` sort: about 4x less at 50k values. The values
-/// selected are the same order statistics a sort gives, so results are identical.
+/// passes instead of an `n log n` sort.
 pub fn quantiles(values: &mut [f64], qs: &[f64], out: &mut [f64]) {
     assert_eq!(qs.len(), out.len(), "one output per quantile");
     if values.is_empty() {
@@ -155,10 +92,23 @@ pub fn cumulative_buckets(values: &[f64], bounds: &[f64], out: &mut [u64]) {
     }
 }
 
+/// Number of distinct values among `hashes` (64-bit hashes of set members);
+/// sorts `hashes` in place.
+pub fn distinct_count(hashes: &mut [u64]) -> u64 {
+    hashes.sort_unstable();
+    count_runs(hashes)
+}
+
+/// Number of runs of equal values in sorted `values`.
+pub fn count_runs(values: &[u64]) -> u64 {
+    match values.first() {
+        None => 0,
+        Some(_) => 1 + values.windows(2).filter(|w| w[0] != w[1]).count() as u64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
 
     #[test]
@@ -189,22 +139,19 @@ mod tests {
     #[test]
     fn sums_in_the_documented_lane_order() {
         // 1e16 + 1 + 1 ... is order-sensitive: lanes keep the small terms apart.
-        let mut values = vec![1.0; 17];
+        let mut values = vec![1.0; 33];
         values[0] = 1e16;
-        let lanes_sum = ((1e16 + 1.0 + 1.0) + 2.0 + (2.0 + 2.0)) + ((2.0 + 2.0) + (2.0 + 2.0));
-        assert_eq!(moments(&values).sum, lanes_sum);
+        // Lane 0 holds 1e16 + 1 + 1 (rounding to even at each step), lanes 1..16
+        // hold 2 each; the tree then adds neighbours first.
+        let lane0 = (1e16 + 1.0) + 1.0;
+        let expected = (((lane0 + 2.0) + 4.0) + 8.0) + 16.0;
+        assert_eq!(moments(&values).sum, expected);
     }
 
     #[test]
-    fn quantile_ranks_are_ceil_of_q_times_n() {
-        assert_eq!(quantile_rank(0.5, 10), 5);
-        assert_eq!(quantile_rank(0.7, 10), 7);
-        assert_eq!(quantile_rank(0.9, 10), 9);
-        assert_eq!(quantile_rank(0.99, 100), 99);
-        assert_eq!(quantile_rank(0.5, 3), 2);
-        assert_eq!(quantile_rank(0.01, 3), 1);
-        assert_eq!(quantile_rank(1.0, 3), 3);
-        assert_eq!(quantile_rank(0.999, 1), 1);
+    fn extremes_put_negative_zero_first() {
+        let m = moments(&[0.0, -0.0, 0.0]);
+        assert_eq!((m.min.to_bits(), m.max.to_bits()), ((-0.0f64).to_bits(), 0));
     }
 
     #[test]
@@ -226,51 +173,9 @@ mod tests {
         assert_eq!(out, [2, 4, 5]);
     }
 
-    proptest! {
-        #[test]
-        fn agree_with_naive_definitions(values in proptest::collection::vec(-1e6f64..1e6, 1..300)) {
-            let m = moments(&values);
-            let naive_sum: f64 = values.iter().sum();
-            prop_assert_eq!(m.count as usize, values.len());
-            prop_assert!((m.sum - naive_sum).abs() <= 1e-9 * values.iter().map(|v| v.abs()).sum::<f64>().max(1.0));
-            prop_assert_eq!(m.min, values.iter().cloned().fold(f64::INFINITY, f64::min));
-            prop_assert_eq!(m.max, values.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
-
-            let mut sorted = values.clone();
-            sorted.sort_by(f64::total_cmp);
-            // Unordered, as a config may list them.
-            let qs = [0.9, 0.01, 1.0, 0.5, 0.99];
-            let mut out = [0.0; 5];
-            quantiles(&mut values.clone(), &qs, &mut out);
-            for (q, got) in qs.iter().zip(out) {
-                let rank = ((q * values.len() as f64) - 1e-9).ceil().max(1.0) as usize;
-                prop_assert_eq!(got, sorted[rank - 1]);
-            }
-
-            let bounds = [-1e3, 0.0, 1e3];
-            let mut buckets = [0; 3];
-            cumulative_buckets(&values, &bounds, &mut buckets);
-            for (bound, count) in bounds.iter().zip(buckets) {
-                prop_assert_eq!(count as usize, values.iter().filter(|&&v| v <= *bound).count());
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn quantiles_of_repeated_values_and_signed_zeros_match_a_sort(
-            values in proptest::collection::vec(prop_oneof![Just(-0.0f64), Just(0.0), (-3i8..3i8).prop_map(f64::from)], 1..200),
-            qs in proptest::collection::vec(0.001f64..=1.0, 1..20),
-        ) {
-            let values: Vec<f64> = values;
-            let mut sorted = values.clone();
-            sorted.sort_by(f64::total_cmp);
-            let mut out = vec![0.0; qs.len()];
-            quantiles(&mut values.clone(), &qs, &mut out);
-            for (&q, got) in qs.iter().zip(out) {
-                let expected = sorted[quantile_rank(q, values.len()) - 1];
-                prop_assert_eq!(got.to_bits(), expected.to_bits());
-            }
-        }
+    #[test]
+    fn distinct_counts_each_hash_once() {
+        assert_eq!(distinct_count(&mut []), 0);
+        assert_eq!(distinct_count(&mut [7, 3, 7, u64::MAX, 3, 0]), 4);
     }
 }

@@ -25,6 +25,7 @@ use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern};
+use crate::kernels::Kernels;
 use crate::series::{SeriesKey, SeriesMeta};
 use crate::telemetry::{DropReason, Telemetry};
 
@@ -41,11 +42,14 @@ pub struct ShardSettings {
     pub max_series: usize,
     /// Milliseconds without data after which a series is removed.
     pub idle_ttl_ms: u64,
+    /// The kernels that complete closed windows.
+    pub kernels: Kernels,
 }
 
 impl ShardSettings {
-    /// The settings of each of `shards` shards under `config`.
-    pub fn from_config(config: &Config, shards: usize) -> Self {
+    /// The settings of each of `shards` shards under `config`, completing windows
+    /// with `kernels` (chosen from `aggregation.kernel` by the caller).
+    pub fn from_config(config: &Config, shards: usize, kernels: Kernels) -> Self {
         let aggregation = &config.aggregation;
         let max_series = config.limits.max_series.get().div_ceil(shards as u64);
         ShardSettings {
@@ -61,6 +65,7 @@ impl ShardSettings {
             max_series: usize::try_from(max_series).unwrap_or(usize::MAX),
             idle_ttl_ms: u64::try_from(config.limits.series_idle_ttl.get().as_millis())
                 .unwrap_or(u64::MAX),
+            kernels,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::codec::{Decoder, Message, MetricType};
 use crate::config::Config;
+use crate::kernels::Kernels;
 use crate::series::KeyHasher;
 use crate::store::{Rollup, SeriesRollup};
 use crate::telemetry::{DropReason, Telemetry};
@@ -45,7 +46,7 @@ impl Harness {
     fn new(yaml: &str) -> Self {
         let config: Config = crate::config::parse(yaml, "test.yaml").unwrap();
         let telemetry = Arc::new(Telemetry::new(1));
-        let settings = ShardSettings::from_config(&config, 1);
+        let settings = ShardSettings::from_config(&config, 1, Kernels::default());
         let quantiles = settings.series.quantiles.clone();
         Harness {
             state: ShardState::new(0, settings, telemetry.clone()),
@@ -62,7 +63,12 @@ impl Harness {
             self.state.apply(&mut self.samples, &batch_of(text));
         }
         let closed = self.state.close(&self.samples, bounds);
-        closed.complete(&self.samples, &self.quantiles, &mut Vec::new())
+        closed.complete(
+            &self.samples,
+            &self.quantiles,
+            Kernels::default(),
+            &mut FlushScratch::default(),
+        )
     }
 }
 

@@ -24,10 +24,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
-use super::flush::ClosedWindow;
+use super::flush::{ClosedWindow, FlushScratch};
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
 use super::window_samples::WindowSamples;
+use crate::kernels::Kernels;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -78,6 +79,7 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         pool,
     } = context;
     let quantiles = settings.series.quantiles.clone();
+    let kernels = settings.kernels;
     let mut state = ShardState::new(index, settings, telemetry.clone());
     // Two windows' samples rotate: the shard fills one while the flush thread
     // completes the other and sends it back.
@@ -96,6 +98,7 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
                     &store,
                     &telemetry,
                     &quantiles,
+                    kernels,
                 )
             }
         });
@@ -156,14 +159,17 @@ fn flush_loop(
     store: &Store,
     telemetry: &Telemetry,
     quantiles: &[f64],
+    kernels: Kernels,
 ) {
     let counters = &telemetry.shards[index];
-    let mut scratch = Vec::new();
+    let mut scratch = FlushScratch::default();
     for job in jobs {
         let started = Instant::now();
         let bounds = job.closed.bounds;
         let series = job.closed.rollups.len();
-        let rollups = job.closed.complete(&job.samples, quantiles, &mut scratch);
+        let rollups = job
+            .closed
+            .complete(&job.samples, quantiles, kernels, &mut scratch);
         store.publish(bounds, rollups);
         let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);

@@ -107,9 +107,8 @@ impl WindowSamples {
         list.len += 1;
     }
 
-    /// Replaces the contents of `out` with the values of `slot`, in the order added.
-    pub fn copy_to(&self, slot: u32, out: &mut Vec<f64>) {
-        out.clear();
+    /// Appends the values of `slot` to `out`, in the order added.
+    pub fn append_to(&self, slot: u32, out: &mut Vec<f64>) {
         let list = &self.lists[slot as usize];
         out.reserve(list.len);
         let last = list.chunks.len().saturating_sub(1);
@@ -147,9 +146,9 @@ mod tests {
                     window.push(slot, v as f64);
                 }
             }
-            let mut out = vec![-1.0];
             for (i, &slot) in slots.iter().enumerate() {
-                window.copy_to(slot, &mut out);
+                let mut out = Vec::new();
+                window.append_to(slot, &mut out);
                 let expected: Vec<f64> =
                     (0..(i * 1000 + round as usize)).map(|v| v as f64).collect();
                 assert_eq!(out, expected);
@@ -180,7 +179,7 @@ mod tests {
         window.push(slot, 4.5);
         let moved = std::thread::spawn(move || {
             let mut out = Vec::new();
-            window.copy_to(slot, &mut out);
+            window.append_to(slot, &mut out);
             out
         });
         assert_eq!(moved.join().unwrap(), [4.5]);

@@ -8,10 +8,11 @@
 //! reader infers anything from the order in which two of them moved.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::Transport;
 use crate::codec::RejectReason;
+use crate::kernels::Backend;
 
 /// Why an accepted line was not aggregated. The label names are operator interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,8 @@ pub struct Telemetry {
     pub udp_socket_inodes: Mutex<Vec<u64>>,
     /// Every listener is bound.
     pub listeners_ready: AtomicBool,
+    /// The kernel backend completing windows, once chosen.
+    pub kernel_backend: OnceLock<Backend>,
 }
 
 impl Telemetry {
@@ -181,6 +184,7 @@ impl Telemetry {
             shards: (0..shards).map(|_| ShardCounters::default()).collect(),
             udp_socket_inodes: Mutex::new(Vec::new()),
             listeners_ready: AtomicBool::new(false),
+            kernel_backend: OnceLock::new(),
         }
     }
 

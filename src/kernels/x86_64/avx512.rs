@@ -1,0 +1,245 @@
+//! AVX-512 kernels: eight doubles a register, compares into mask registers.
+//!
+//! Moments keep the reference's 16 lanes as two registers each of sums,
+//! shifted sums and squares; buckets add one to each lane whose mask bit is
+//! set; partitions use `vcompresspd` into a register (never the memory form,
+//! which is microcoded and slow on AMD) and `vexpandpd` to put the lanes at or
+//! above the pivot after those below.
+//!
+//! Every function is `unsafe` only because it needs AVX-512F: the facade calls
+//! them after detection.
+
+use std::arch::x86_64::*;
+
+use super::super::common::{
+    LANES, LaneSums, Moments, ZeroSigns, count_at_or_below, settle_zero_extremes,
+};
+use super::super::partition::{PartitionVector, partition_in_place};
+
+const W: usize = 8;
+
+/// Count, sum, min, max and centred sum of squares, as [`scalar::moments`](super::super::scalar::moments).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn moments(values: &[f64]) -> Moments {
+    let Some(&shift) = values.first() else {
+        return Moments::EMPTY;
+    };
+    let s = _mm512_set1_pd(shift);
+    let zero = _mm512_setzero_pd();
+    let (mut sum, mut shifted, mut squares) = ([zero; 2], [zero; 2], [zero; 2]);
+    let (mut lo, mut hi) = ([s; 2], [s; 2]);
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for k in 0..LANES / W {
+            // SAFETY: the chunk holds LANES values; k * W + W <= LANES.
+            let x = unsafe { _mm512_loadu_pd(chunk.as_ptr().add(k * W)) };
+            let d = _mm512_sub_pd(x, s);
+            sum[k] = _mm512_add_pd(sum[k], x);
+            shifted[k] = _mm512_add_pd(shifted[k], d);
+            squares[k] = _mm512_add_pd(squares[k], _mm512_mul_pd(d, d));
+            lo[k] = _mm512_min_pd(lo[k], x);
+            hi[k] = _mm512_max_pd(hi[k], x);
+        }
+    }
+    let mut sums = LaneSums::ZERO;
+    for k in 0..LANES / W {
+        let lanes = k * W..(k + 1) * W;
+        // SAFETY: each range is W doubles of a LANES-long array.
+        unsafe {
+            _mm512_storeu_pd(sums.sum[lanes.clone()].as_mut_ptr(), sum[k]);
+            _mm512_storeu_pd(sums.shifted[lanes.clone()].as_mut_ptr(), shifted[k]);
+            _mm512_storeu_pd(sums.squares[lanes].as_mut_ptr(), squares[k]);
+        }
+    }
+    let mut min = _mm512_reduce_min_pd(_mm512_min_pd(lo[0], lo[1]));
+    let mut max = _mm512_reduce_max_pd(_mm512_max_pd(hi[0], hi[1]));
+    for (lane, &x) in chunks.remainder().iter().enumerate() {
+        sums.add(lane, x, shift);
+        min = if x < min { x } else { min };
+        max = if x > max { x } else { max };
+    }
+    // SAFETY: this function has the same target features.
+    let (min, max) = settle_zero_extremes(min, max, || unsafe { zero_signs(values) });
+    sums.finish(values.len(), min, max)
+}
+
+/// Which signed zeros `values` holds: integer compares of the bits into masks.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn zero_signs(values: &[f64]) -> ZeroSigns {
+    let negative_zero = _mm512_set1_epi64(i64::MIN);
+    let zero = _mm512_setzero_si512();
+    let (mut negative, mut positive): (__mmask8, __mmask8) = (0, 0);
+    let mut chunks = values.chunks_exact(W);
+    for chunk in &mut chunks {
+        // SAFETY: the chunk holds W values.
+        let x = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+        negative |= _mm512_cmpeq_epi64_mask(x, negative_zero);
+        positive |= _mm512_cmpeq_epi64_mask(x, zero);
+    }
+    let tail = super::super::common::zero_signs(chunks.remainder());
+    ZeroSigns {
+        negative: tail.negative || negative != 0,
+        positive: tail.positive || positive != 0,
+    }
+}
+
+/// [`moments`] of each segment of `values`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn moments_segmented(values: &[f64], offsets: &[usize], out: &mut [Moments]) {
+    for (segment, slot) in offsets.windows(2).zip(out.iter_mut()) {
+        // SAFETY: this function has the same target features.
+        *slot = unsafe { moments(&values[segment[0]..segment[1]]) };
+    }
+}
+
+/// Cumulative bucket counts, as [`scalar::cumulative_buckets`](super::super::scalar::cumulative_buckets).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn cumulative_buckets(values: &[f64], bounds: &[f64], out: &mut [u64]) {
+    assert_eq!(bounds.len(), out.len(), "one output per bound");
+    let mut bounds_left = bounds;
+    let mut out_left = out;
+    while !bounds_left.is_empty() {
+        let take = bounds_left.len().min(8);
+        let (block, rest) = bounds_left.split_at(take);
+        let (counts, rest_out) = out_left.split_at_mut(take);
+        match take {
+            8 => count_block::<8>(values, block, counts),
+            7 => count_block::<7>(values, block, counts),
+            6 => count_block::<6>(values, block, counts),
+            5 => count_block::<5>(values, block, counts),
+            4 => count_block::<4>(values, block, counts),
+            3 => count_block::<3>(values, block, counts),
+            2 => count_block::<2>(values, block, counts),
+            _ => count_block::<1>(values, block, counts),
+        }
+        (bounds_left, out_left) = (rest, rest_out);
+    }
+}
+
+/// Counts the values at or below each of `B` bounds, counters in registers.
+#[target_feature(enable = "avx512f")]
+fn count_block<const B: usize>(values: &[f64], bounds: &[f64], out: &mut [u64]) {
+    let limits: [__m512d; B] = std::array::from_fn(|j| _mm512_set1_pd(bounds[j]));
+    let one = _mm512_set1_epi64(1);
+    let mut counts = [_mm512_setzero_si512(); B];
+    let mut chunks = values.chunks_exact(W);
+    for chunk in &mut chunks {
+        // SAFETY: the chunk holds W values.
+        let x = unsafe { _mm512_loadu_pd(chunk.as_ptr()) };
+        for j in 0..B {
+            let at_or_below = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(x, limits[j]);
+            counts[j] = _mm512_mask_add_epi64(counts[j], at_or_below, counts[j], one);
+        }
+    }
+    count_at_or_below(chunks.remainder(), bounds, out);
+    for j in 0..B {
+        out[j] += _mm512_reduce_add_epi64(counts[j]) as u64;
+    }
+}
+
+/// [`cumulative_buckets`] of each segment; `out` holds `bounds.len()` counts a segment.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn buckets_segmented(
+    values: &[f64],
+    offsets: &[usize],
+    bounds: &[f64],
+    out: &mut [u64],
+) {
+    for (segment, counts) in offsets.windows(2).zip(out.chunks_exact_mut(bounds.len())) {
+        // SAFETY: this function has the same target features.
+        unsafe { cumulative_buckets(&values[segment[0]..segment[1]], bounds, counts) };
+    }
+}
+
+/// Number of runs of equal keys in sorted `keys`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn count_runs(keys: &[u64]) -> u64 {
+    if keys.is_empty() {
+        return 0;
+    }
+    let pairs = keys.len() - 1;
+    let mut equal = 0u64;
+    let mut i = 0;
+    while i + W <= pairs {
+        // SAFETY: i + W <= len - 1, so both loads are in bounds.
+        let (a, b) = unsafe {
+            (
+                _mm512_loadu_si512(keys.as_ptr().add(i).cast()),
+                _mm512_loadu_si512(keys.as_ptr().add(i + 1).cast()),
+            )
+        };
+        equal += u64::from(_mm512_cmpeq_epi64_mask(a, b).count_ones());
+        i += W;
+    }
+    equal += keys[i..].windows(2).filter(|w| w[0] == w[1]).count() as u64;
+    keys.len() as u64 - equal
+}
+
+/// The mask of lanes `below..W`: where the lanes at or above the pivot go.
+#[inline(always)]
+fn upper_lanes(below: usize) -> __mmask8 {
+    (0xFFu16 << below) as __mmask8
+}
+
+/// Eight doubles, partitioned by compress and expand.
+#[derive(Clone, Copy)]
+struct F64x8(__m512d);
+
+impl PartitionVector for F64x8 {
+    type Key = f64;
+    const LANES: usize = W;
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f64) -> Self {
+        F64x8(unsafe { _mm512_loadu_pd(ptr) })
+    }
+
+    #[inline(always)]
+    unsafe fn splat(key: f64) -> Self {
+        F64x8(unsafe { _mm512_set1_pd(key) })
+    }
+
+    #[inline(always)]
+    unsafe fn split(self, pivot: Self) -> (Self, usize) {
+        unsafe {
+            let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(self.0, pivot.0);
+            let n = below.count_ones() as usize;
+            let low = _mm512_maskz_compress_pd(below, self.0);
+            let high = _mm512_maskz_compress_pd(!below, self.0);
+            (F64x8(_mm512_mask_expand_pd(low, upper_lanes(n), high)), n)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, ptr: *mut f64) {
+        unsafe { _mm512_storeu_pd(ptr, self.0) }
+    }
+}
+
+/// Moves the values below `pivot` first; returns their number.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn partition_f64(v: &mut [f64], pivot: f64) -> usize {
+    // SAFETY: AVX-512F is enabled here.
+    unsafe { partition_in_place::<F64x8>(v, pivot) }
+}
