@@ -27,6 +27,7 @@
 mod backend;
 mod common;
 mod facade;
+mod loops;
 mod partition;
 pub mod scalar;
 mod select;

@@ -88,44 +88,7 @@ unsafe fn zero_signs(values: &[f64]) -> ZeroSigns {
     }
 }
 
-/// [`moments`] of each segment of `values`.
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn moments_segmented(values: &[f64], offsets: &[usize], out: &mut [Moments]) {
-    for (segment, slot) in offsets.windows(2).zip(out.iter_mut()) {
-        // SAFETY: this function has the same target features.
-        *slot = unsafe { moments(&values[segment[0]..segment[1]]) };
-    }
-}
-
-/// Cumulative bucket counts, as [`scalar::cumulative_buckets`](super::super::scalar::cumulative_buckets).
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn cumulative_buckets(values: &[f64], bounds: &[f64], out: &mut [u64]) {
-    assert_eq!(bounds.len(), out.len(), "one output per bound");
-    let mut bounds_left = bounds;
-    let mut out_left = out;
-    while !bounds_left.is_empty() {
-        let take = bounds_left.len().min(8);
-        let (block, rest) = bounds_left.split_at(take);
-        let (counts, rest_out) = out_left.split_at_mut(take);
-        match take {
-            8 => count_block::<8>(values, block, counts),
-            7 => count_block::<7>(values, block, counts),
-            6 => count_block::<6>(values, block, counts),
-            5 => count_block::<5>(values, block, counts),
-            4 => count_block::<4>(values, block, counts),
-            3 => count_block::<3>(values, block, counts),
-            2 => count_block::<2>(values, block, counts),
-            _ => count_block::<1>(values, block, counts),
-        }
-        (bounds_left, out_left) = (rest, rest_out);
-    }
-}
+super::super::loops::segment_and_block_loops!("neon");
 
 /// Counts the values at or below each of `B` bounds, counters in registers.
 #[target_feature(enable = "neon")]
@@ -144,23 +107,6 @@ fn count_block<const B: usize>(values: &[f64], bounds: &[f64], out: &mut [u64]) 
     count_at_or_below(chunks.remainder(), bounds, out);
     for j in 0..B {
         out[j] += vaddvq_u64(counts[j]);
-    }
-}
-
-/// [`cumulative_buckets`] of each segment; `out` holds `bounds.len()` counts a segment.
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn buckets_segmented(
-    values: &[f64],
-    offsets: &[usize],
-    bounds: &[f64],
-    out: &mut [u64],
-) {
-    for (segment, counts) in offsets.windows(2).zip(out.chunks_exact_mut(bounds.len())) {
-        // SAFETY: this function has the same target features.
-        unsafe { cumulative_buckets(&values[segment[0]..segment[1]], bounds, counts) };
     }
 }
 
