@@ -31,8 +31,9 @@ pub enum Backend {
 impl Backend {
     /// Every backend, in the order `auto` prefers them. AVX2 comes before
     /// AVX-512: on AMD Zen 4, which splits 512-bit operations in two, AVX2 was
-    /// as fast for moments and faster for buckets and partitions
-    /// (BENCHMARKS.md); AVX-512 is there to be chosen by name.
+    /// faster for buckets and for selection up to 1e5 values and AVX-512 only
+    /// for some kernels at some sizes (BENCHMARKS.md); AVX-512 can be chosen
+    /// by name.
     pub const ALL: [Backend; 4] = [
         Backend::Avx2,
         Backend::Avx512,
