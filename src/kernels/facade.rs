@@ -53,7 +53,7 @@ pub struct Kernels {
 }
 
 impl Default for Kernels {
-    /// The fastest backend this CPU supports.
+    /// The preferred backend this CPU supports (what `auto` picks).
     fn default() -> Self {
         Kernels {
             backend: Backend::best(),
