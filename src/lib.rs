@@ -25,6 +25,8 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod grpc;
 pub mod http;
 pub mod ingest;

@@ -38,8 +38,8 @@ mod aarch64;
 mod x86_64;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use backend::{Backend, KERNEL_ENV, KernelChoice, Source, UnknownKernel};
-pub use common::{LANES, Moments, quantile_rank};
+pub use common::{LANES, Moments, check_segments, quantile_rank};
 pub use facade::Kernels;

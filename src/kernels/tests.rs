@@ -4,7 +4,8 @@
 //! backend; a backend the CPU lacks says so on stderr and passes (CI forces the
 //! scalar run separately, see `.ci/run`). Values are adversarial but NaN-free:
 //! signed zeros, subnormals, magnitudes near `f64::MAX`, runs of repeats, and
-//! inputs already sorted or reversed; slices start at every alignment.
+//! inputs already sorted or reversed; slices start at every alignment. The
+//! strategies are shared with the GPU backend's harness (`gpu::tests`).
 
 use proptest::prelude::*;
 
@@ -21,7 +22,7 @@ fn kernels_or_skip(backend: Backend) -> Option<Kernels> {
 }
 
 /// One value of the kinds that break careless kernels.
-fn adversarial_value() -> impl Strategy<Value = f64> {
+pub(crate) fn adversarial_value() -> impl Strategy<Value = f64> {
     prop_oneof![
         4 => -1e6f64..1e6,
         2 => (-4i8..4).prop_map(f64::from),
@@ -44,7 +45,7 @@ enum Shape {
 
 /// A series of 0..2000 values in some shape, starting `skip` elements (0..8, so
 /// every 8-byte alignment within a 64-byte line) into its buffer.
-fn series() -> impl Strategy<Value = (Vec<f64>, usize)> {
+pub(crate) fn series() -> impl Strategy<Value = (Vec<f64>, usize)> {
     (
         proptest::collection::vec(adversarial_value(), 0..2000),
         prop_oneof![
@@ -67,7 +68,7 @@ fn series() -> impl Strategy<Value = (Vec<f64>, usize)> {
 }
 
 /// Quantile lists as a config may give them: unordered, near 0 and 1.
-fn quantile_list() -> impl Strategy<Value = Vec<f64>> {
+pub(crate) fn quantile_list() -> impl Strategy<Value = Vec<f64>> {
     proptest::collection::vec(
         prop_oneof![
             Just(0.5),
@@ -82,7 +83,7 @@ fn quantile_list() -> impl Strategy<Value = Vec<f64>> {
 
 /// Strictly increasing bounds, some taken from the values themselves so that
 /// values land exactly on them.
-fn bounds_for(values: &[f64], extra: &[f64]) -> Vec<f64> {
+pub(crate) fn bounds_for(values: &[f64], extra: &[f64]) -> Vec<f64> {
     let mut bounds: Vec<f64> = values
         .iter()
         .step_by(97)
@@ -94,7 +95,7 @@ fn bounds_for(values: &[f64], extra: &[f64]) -> Vec<f64> {
     bounds
 }
 
-fn bits(values: &[f64]) -> Vec<u64> {
+pub(crate) fn bits(values: &[f64]) -> Vec<u64> {
     values.iter().map(|x| x.to_bits()).collect()
 }
 
@@ -103,7 +104,7 @@ fn same_moments(a: &Moments, b: &Moments) -> bool {
 }
 
 /// Random cut points turning `len` values into segments (some empty).
-fn offsets_for(len: usize, cuts: &[usize]) -> Vec<usize> {
+pub(crate) fn offsets_for(len: usize, cuts: &[usize]) -> Vec<usize> {
     let mut offsets: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
     offsets.push(0);
     offsets.push(len);
@@ -237,7 +238,7 @@ macro_rules! backend_matches_the_reference {
 }
 
 /// Deterministic pseudo-random values (xorshift), a tenth of them repeats.
-fn seeded_values(n: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn seeded_values(n: usize, seed: u64) -> Vec<f64> {
     let mut state = seed | 1;
     (0..n)
         .map(|i| {
