@@ -14,7 +14,8 @@
 //! - [`shard`]: routing into per-shard batches, shard threads owning their series,
 //!   aligned windows on an injected clock, a flush thread per shard;
 //! - [`kernels`]: the arithmetic of a window close (moments, exact quantiles,
-//!   buckets), scalar reference first;
+//!   buckets), scalar reference first; [`gpu`]: the same on a GPU for large
+//!   windows, chosen by a cost model;
 //! - [`store`]: closed windows as immutable snapshots, swapped atomically;
 //! - [`http`]: `/metrics` (Prometheus, OpenMetrics), `/api/v1/rollups`, health;
 //! - [`config`]: every knob, refused at load time when invalid; [`app`] brings the
@@ -25,7 +26,6 @@
 pub mod app;
 pub mod codec;
 pub mod config;
-#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod grpc;
 pub mod http;

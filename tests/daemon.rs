@@ -397,3 +397,53 @@ fn logs_and_exports_the_kernel_backend_it_chose() {
         tallyd::kernels::Backend::best().as_str()
     );
 }
+
+#[test]
+fn gpu_force_computes_windows_on_the_gpu_with_the_reference_answers() {
+    let daemon = Daemon::start(&format!(
+        "{SHORT_WINDOWS}\nshards: 1\ngpu: {{ mode: force }}"
+    ));
+    let logs = daemon.logs();
+    if !logs
+        .iter()
+        .any(|line| line["message"] == "GPU offload ready")
+    {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!ci, "CI=true and no GPU adapter: {logs:?}");
+        eprintln!("skipped: no GPU adapter");
+        assert_eq!(
+            daemon.sample("tallyd_kernel_gpu_info{state=\"unavailable\"}"),
+            Some(1.0)
+        );
+        return;
+    }
+    let lines: Vec<String> = (1..=100).rev().map(|v| format!("gpu.t:{v}|ms")).collect();
+    daemon.send(&[&lines.join("\n")]);
+    daemon.wait_for("the window's quantiles", || {
+        daemon.sample("gpu_t{quantile=\"0.5\"}") == Some(50.0)
+    });
+    assert_eq!(daemon.sample("gpu_t{quantile=\"0.9\"}"), Some(90.0));
+    assert_eq!(daemon.sample("gpu_t{quantile=\"0.99\"}"), Some(99.0));
+    assert_eq!(daemon.sample("gpu_t_sum"), Some(5050.0));
+    assert_eq!(daemon.sample("gpu_t_count"), Some(100.0));
+    let series = daemon.wait_for_series("gpu.t");
+    assert_eq!(
+        (series["min"].as_f64(), series["max"].as_f64()),
+        (Some(1.0), Some(100.0))
+    );
+    let stddev = series["stddev"].as_f64().unwrap();
+    assert!(
+        (stddev - (9999.0f64 / 12.0).sqrt()).abs() < 1e-9,
+        "stddev {stddev}"
+    );
+    assert!(daemon.sample("tallyd_kernel_gpu_windows_total") >= Some(1.0));
+    assert_eq!(
+        daemon.sample("tallyd_kernel_gpu_fallbacks_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        daemon.sample("tallyd_kernel_gpu_info{state=\"ready\"}"),
+        Some(1.0)
+    );
+    assert!(daemon.sample("tallyd_kernel_gpu_upload_bytes_per_second") > Some(0.0));
+}

@@ -10,7 +10,8 @@ use tallyd::codec::{Decoder, Message};
 use tallyd::config::Config;
 use tallyd::kernels::Kernels;
 use tallyd::shard::{
-    Batch, BatchPool, FlushScratch, Router, ShardSettings, ShardState, WindowBounds, WindowSamples,
+    Batch, BatchPool, Completion, FlushScratch, Router, ShardSettings, ShardState, WindowBounds,
+    WindowSamples,
 };
 use tallyd::telemetry::{LocalTally, Telemetry};
 use tallyd::workload::{Generator, Spec};
@@ -122,7 +123,7 @@ fn routing_and_applying_known_series_allocates_nothing() {
         let rollups = closed.complete(
             window,
             &[0.5],
-            Kernels::default(),
+            &Completion::default(),
             &mut FlushScratch::default(),
         );
         assert!(!rollups.is_empty());

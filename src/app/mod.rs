@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
+use crate::gpu::Offload;
 use crate::http::{HttpState, serve};
 use crate::kernels::{Backend, Kernels};
 use crate::shard::{BatchPool, ShardContext, ShardSettings, SystemClock, Windowing};
@@ -52,7 +53,13 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
         "kernel backend chosen"
     );
     let _ = telemetry.kernel_backend.set(kernels.backend());
-    let settings = ShardSettings::from_config(&config, shards, kernels);
+    let mut settings = ShardSettings::from_config(&config, shards, kernels);
+    settings.offload = Some(Offload::start(
+        &config.gpu,
+        kernels,
+        settings.series.quantiles.to_vec(),
+        telemetry.clone(),
+    ));
     let store = Arc::new(Store::new(
         shards,
         config.window.retain.get() as usize,

@@ -13,8 +13,8 @@ mod values;
 
 pub use load::{ConfigError, InvalidConfig, load_file, parse};
 pub use model::{
-    Aggregation, Config, GaugeSign, HistogramRule, Limits, Listen, LogFormat, LogLevel, Logging,
-    Window,
+    Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
+    LogLevel, Logging, Window,
 };
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantile, Quantiles,

@@ -38,6 +38,8 @@ pub struct Config {
     pub shards: ThreadCount,
     /// Log level and format.
     pub logging: Logging,
+    /// Offloading large windows to a GPU.
+    pub gpu: Gpu,
 }
 
 /// `listen`: every ingest listener and the HTTP endpoint.
@@ -171,6 +173,49 @@ impl Default for Aggregation {
             gauge_sign: GaugeSign::Statsd,
             histograms: Vec::new(),
             kernel: KernelChoice::Auto,
+        }
+    }
+}
+
+/// `gpu`: whether large windows may be computed on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gpu {
+    /// `auto`, `off` or `force`. Default `auto`.
+    pub mode: GpuMode,
+    /// With `auto`, windows of fewer samples always stay on the CPU. Default 1000000.
+    pub min_window_samples: u64,
+}
+
+impl Default for Gpu {
+    fn default() -> Self {
+        Gpu {
+            mode: GpuMode::Auto,
+            min_window_samples: 1_000_000,
+        }
+    }
+}
+
+/// When the GPU computes a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    /// When the cost model predicts it at most a fifth of the CPU's time.
+    #[default]
+    Auto,
+    /// Never; no adapter is opened.
+    Off,
+    /// Every window, whatever its size, while an adapter works.
+    Force,
+}
+
+impl GpuMode {
+    /// The name used in config and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuMode::Auto => "auto",
+            GpuMode::Off => "off",
+            GpuMode::Force => "force",
         }
     }
 }

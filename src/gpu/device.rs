@@ -13,29 +13,7 @@
 
 use std::sync::{Arc, Mutex};
 
-/// Why no GPU is used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Unavailable {
-    /// No Vulkan adapter at all (no driver, or no device).
-    #[error("no GPU adapter: no Vulkan device was found")]
-    NoAdapter,
-    /// The adapter lacks a feature the kernels need.
-    #[error("GPU adapter {adapter} lacks {missing} (needs SHADER_F64 and SHADER_INT64)")]
-    MissingFeatures {
-        /// The adapter's name and driver.
-        adapter: String,
-        /// The features it lacks.
-        missing: String,
-    },
-    /// The device could not be opened.
-    #[error("GPU adapter {adapter} refused a device: {reason}")]
-    DeviceRefused {
-        /// The adapter's name and driver.
-        adapter: String,
-        /// wgpu's reason.
-        reason: String,
-    },
-}
+use super::work::Unavailable;
 
 /// Faults reported by wgpu's callbacks since the last check.
 #[derive(Debug, Clone, Default)]

@@ -22,9 +22,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::buffers::{Reusable, Usage};
-use super::device::{Gpu, Unavailable};
+use super::device::Gpu;
 use super::pipelines::{Kernel, Pipelines};
 use super::plan::{self, Part, SMALL_MAX, TILE_VALUES, Tile, runs};
+use super::work::{GpuError, Outputs, Request, Timings, Unavailable, from_key};
 
 // A small segment is always one tile.
 const _: () = assert!(SMALL_MAX <= TILE_VALUES);
@@ -42,65 +43,6 @@ const RANK_BATCH: u32 = 8;
 pub const MAX_BOUNDS: usize = 1024;
 /// Bytes moved through the staging buffer at a time, at most.
 const STAGING_BYTES: u64 = 64 << 20;
-
-/// Why a window could not be computed on the GPU.
-#[derive(Debug, thiserror::Error)]
-pub enum GpuError {
-    /// wgpu reported a validation error or the device was lost.
-    #[error("GPU fault: {0}")]
-    Fault(String),
-    /// The device did not finish within the timeout.
-    #[error("GPU did not finish within {0:?}")]
-    Timeout(Duration),
-    /// A staging buffer could not be mapped.
-    #[error("GPU buffer mapping failed: {0}")]
-    Mapping(String),
-    /// The request is outside what the kernels handle.
-    #[error("not computed on the GPU: {0}")]
-    Unsupported(String),
-}
-
-/// What to compute for a window.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// The window's samples, series after series.
-    pub values: &'a [f64],
-    /// Segment `i` is `offsets[i]..offsets[i + 1]`.
-    pub offsets: &'a [usize],
-    /// Quantiles wanted of each segment (may be empty).
-    pub quantiles: &'a [f64],
-    /// Histogram bounds, strictly increasing (may be empty).
-    pub bounds: &'a [f64],
-}
-
-/// Where the results go: one entry per segment (times quantiles or bounds).
-#[derive(Debug)]
-pub struct Outputs<'a> {
-    /// Moments of each segment.
-    pub moments: &'a mut [Moments],
-    /// `quantiles.len()` values a segment, NaN for an empty one.
-    pub quantiles: &'a mut [f64],
-    /// `bounds.len()` cumulative counts a segment.
-    pub buckets: &'a mut [u64],
-}
-
-/// Where a window's time went.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Timings {
-    /// Host to device copies (staging included).
-    pub upload: Duration,
-    /// Dispatches and the readback.
-    pub compute: Duration,
-    /// Bytes uploaded.
-    pub bytes: u64,
-}
-
-/// The stated bound on a GPU sum's error: `(ceil(n / 4096) + 24) * 2^-53 *
-/// sum(|x|)` (at most 16 additions per invocation, 8 tree levels, then the
-/// tiles in order).
-pub fn sum_error_bound(count: usize, magnitude: f64) -> f64 {
-    (count.div_ceil(TILE_VALUES) as f64 + 24.0) * f64::EPSILON / 2.0 * magnitude
-}
 
 /// The kernels on one GPU device, with buffers kept from window to window.
 #[derive(Debug)]
@@ -238,6 +180,13 @@ impl GpuKernels {
             .saturating_mul(TILE_VALUES)
             .min(self.max_chunk_values);
         self.histogram_bytes = histogram_bytes.clamp(1024, HISTOGRAM_BYTES);
+    }
+
+    /// Records `fault` as if wgpu had reported it, so the next window fails
+    /// (tests of the fallback).
+    #[cfg(test)]
+    pub(crate) fn inject_fault(&self, fault: &str) {
+        self.gpu.faults.record(fault.to_owned());
     }
 
     /// Computes `request` into `out`.
@@ -788,14 +737,4 @@ fn decode(request: &Request<'_>, part: &Part, bytes: &[u8], out: &mut Outputs<'_
             }
         }
     }
-}
-
-/// The value whose order key is `key` (inverse of `order_key` in the shaders).
-pub fn from_key(key: u64) -> f64 {
-    let bits = if key >> 63 == 1 {
-        key & !(1 << 63)
-    } else {
-        !key
-    };
-    f64::from_bits(bits)
 }

@@ -266,3 +266,66 @@ fn windows_of_many_tiny_series_match_the_reference() {
     let offsets: Vec<usize> = (0..=segments).map(|i| i * 2).collect();
     check_window(&mut gpu, &values, &offsets, &[0.5, 1.0], &[0.0]).unwrap();
 }
+
+/// A failed window is counted and reported to the caller (who re-runs it on
+/// the CPU); three failures in a row turn the GPU off; a success resets the
+/// count.
+#[test]
+fn failures_fall_back_and_repeated_ones_disable_the_gpu() {
+    use std::sync::Arc;
+
+    use crate::config::{Gpu, GpuMode};
+    use crate::gpu::Offload;
+    use crate::gpu::offload::MAX_CONSECUTIVE_FAILURES;
+    use crate::kernels::Kernels;
+    use crate::telemetry::{GpuState, Telemetry};
+
+    if engine().is_none() {
+        return;
+    }
+    let telemetry = Arc::new(Telemetry::new(1));
+    let settings = Gpu {
+        mode: GpuMode::Force,
+        min_window_samples: 1,
+    };
+    let offload = Offload::start(&settings, Kernels::default(), vec![0.5], telemetry.clone());
+    assert_eq!(telemetry.gpu.state(), GpuState::Ready);
+    let values = seeded_values(5000, 3);
+    let offsets = [0, 2000, 5000];
+    let compute = || {
+        let mut moments = [Moments::EMPTY; 2];
+        let mut quantiles = [0.0; 2];
+        let request = Request {
+            values: &values,
+            offsets: &offsets,
+            quantiles: &[0.5],
+            bounds: &[],
+        };
+        let out = Outputs {
+            moments: &mut moments,
+            quantiles: &mut quantiles,
+            buckets: &mut [],
+        };
+        offload.compute(request, out).map(|()| quantiles)
+    };
+    let mut expected = [0.0];
+    scalar::quantiles(&mut values[..2000].to_vec(), &[0.5], &mut expected);
+    assert_eq!(compute().unwrap()[0], expected[0]);
+    offload.inject_fault();
+    assert!(compute().is_err());
+    assert_eq!(telemetry.gpu.fallbacks.get(), 1);
+    assert!(compute().is_ok(), "a success after a failure");
+    for _ in 0..MAX_CONSECUTIVE_FAILURES {
+        assert!(offload.wants(5000));
+        offload.inject_fault();
+        assert!(compute().is_err());
+    }
+    assert_eq!(telemetry.gpu.state(), GpuState::Disabled);
+    assert!(!offload.wants(5000));
+    assert!(compute().is_err());
+    assert_eq!(telemetry.gpu.windows_offloaded.get(), 2);
+    assert_eq!(
+        telemetry.gpu.fallbacks.get(),
+        1 + u64::from(MAX_CONSECUTIVE_FAILURES)
+    );
+}

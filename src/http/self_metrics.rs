@@ -48,6 +48,7 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
         );
     }
 
+    write_gpu(w, telemetry);
     write_ingest(w, telemetry);
     let inodes = telemetry
         .udp_socket_inodes
@@ -264,6 +265,78 @@ fn write_ingest(w: &mut Writer<'_>, telemetry: &Telemetry) {
 /// Whether the transport carries StatsD text (and so events and service checks).
 fn carries_text_lines(transport: Transport) -> bool {
     !matches!(transport, Transport::Grpc | Transport::Otlp)
+}
+
+/// The GPU offload: its state, the adapter, windows offloaded and fallen
+/// back, and the cost model's figures once probed.
+fn write_gpu(w: &mut Writer<'_>, telemetry: &Telemetry) {
+    let gpu = &telemetry.gpu;
+    w.family(
+        "tallyd_kernel_gpu_info",
+        "gauge",
+        "State of the GPU offload (off, starting, ready, unavailable, disabled).",
+    );
+    w.sample(
+        "tallyd_kernel_gpu_info",
+        "",
+        "",
+        Some(("state", gpu.state().as_str())),
+        1.0,
+    );
+    let adapter = gpu.adapter.lock().map(|a| a.clone()).unwrap_or_default();
+    if !adapter.is_empty() {
+        w.family(
+            "tallyd_kernel_gpu_adapter_info",
+            "gauge",
+            "The GPU adapter windows are offloaded to.",
+        );
+        w.sample(
+            "tallyd_kernel_gpu_adapter_info",
+            "",
+            "",
+            Some(("adapter", &adapter)),
+            1.0,
+        );
+    }
+    counter(
+        w,
+        "tallyd_kernel_gpu_windows",
+        "Windows computed on the GPU.",
+        gpu.windows_offloaded.get(),
+    );
+    counter(
+        w,
+        "tallyd_kernel_gpu_fallbacks",
+        "Windows the GPU failed (device lost, timeout, mapping error), re-run on the CPU.",
+        gpu.fallbacks.get(),
+    );
+    let model = [
+        (
+            "tallyd_kernel_cpu_seconds_per_sample",
+            "Cost model: predicted CPU seconds per window sample.",
+            gpu.cpu_seconds_per_sample.get(),
+        ),
+        (
+            "tallyd_kernel_gpu_seconds_per_sample",
+            "Cost model: predicted GPU seconds per window sample (kernels and readback).",
+            gpu.gpu_seconds_per_sample.get(),
+        ),
+        (
+            "tallyd_kernel_gpu_latency_seconds",
+            "Cost model: GPU seconds per window whatever its size.",
+            gpu.gpu_latency_seconds.get(),
+        ),
+        (
+            "tallyd_kernel_gpu_upload_bytes_per_second",
+            "Cost model: host to GPU upload bandwidth.",
+            gpu.upload_bytes_per_second.get(),
+        ),
+    ];
+    if model[0].2 > 0.0 {
+        for (name, help, value) in model {
+            gauge(w, name, help, value);
+        }
+    }
 }
 
 fn counter(w: &mut Writer<'_>, base: &str, help: &str, value: u64) {

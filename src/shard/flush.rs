@@ -12,15 +12,34 @@
 //! backend is dispatched once per batch, not per series. A batch closes once it
 //! holds [`BATCH_SAMPLES`] samples (or one series larger than that), which keeps
 //! the copy buffer at about 8 MiB however large the window.
+//!
+//! A window the GPU offload wants ([`Offload::wants`]) is gathered whole and
+//! computed there instead; if the GPU fails it, the same window runs through
+//! the CPU path above, so no window is lost. The gathered copy is freed after
+//! such a window, so the buffer returns to its CPU size.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::series::Segment;
 use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
+use crate::gpu::{Offload, Outputs, Request};
 use crate::kernels::{Kernels, Moments};
 use crate::store::{Rollup, SampleRollup, SeriesRollup};
 
 /// Samples gathered before the segmented kernels run over them.
 const BATCH_SAMPLES: usize = 1 << 20;
+
+/// How closed windows are computed: the CPU kernels, and the GPU offload
+/// when one was started.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    /// The CPU kernels.
+    pub kernels: Kernels,
+    /// The GPU offload, consulted for every window.
+    pub offload: Option<Arc<Offload>>,
+}
 
 /// A window closed by a shard, waiting for its kernels.
 #[derive(Debug)]
@@ -44,48 +63,118 @@ pub struct FlushScratch {
 
 impl ClosedWindow {
     /// Computes every segment's statistics from `samples` (the closed window's
-    /// samples) with `kernels` and returns the complete rollups.
+    /// samples) with the CPU kernels, or on the GPU when the offload wants the
+    /// window, and returns the complete rollups.
     pub fn complete(
         mut self,
         samples: &WindowSamples,
         quantiles: &[f64],
-        kernels: Kernels,
+        completion: &Completion,
         scratch: &mut FlushScratch,
     ) -> Vec<SeriesRollup> {
-        let mut rest = &self.segments[..];
-        while !rest.is_empty() {
-            scratch.values.clear();
-            scratch.offsets.clear();
-            scratch.offsets.push(0);
-            let mut taken = 0;
-            while taken < rest.len() && scratch.values.len() < BATCH_SAMPLES {
-                samples.append_to(rest[taken].slot, &mut scratch.values);
-                scratch.offsets.push(scratch.values.len());
-                taken += 1;
+        let (kernels, offload) = (completion.kernels, completion.offload.as_deref());
+        let total = samples.len();
+        if let Some(offload) = offload.filter(|o| o.wants(total)) {
+            let done = self.complete_on_gpu(samples, quantiles, offload, scratch);
+            scratch.release_gathered();
+            if done {
+                return self.rollups;
             }
-            let (batch, later) = rest.split_at(taken);
+        }
+        let started = Instant::now();
+        let mut first = 0;
+        while first < self.segments.len() {
+            let taken = scratch.gather(samples, &self.segments[first..], BATCH_SAMPLES);
             scratch.run(kernels, quantiles);
-            for (i, segment) in batch.iter().enumerate() {
-                let stats = window_stats(
-                    &scratch.moments[i],
-                    &scratch.quantiles[i * quantiles.len()..(i + 1) * quantiles.len()],
-                    segment,
-                );
-                if let Some(SeriesRollup {
-                    rollup: Rollup::Samples(rollup),
-                    ..
-                }) = self.rollups.get_mut(segment.rollup as usize)
-                {
-                    rollup.window = Some(stats);
-                }
-            }
-            rest = later;
+            self.store(first..first + taken, scratch, quantiles.len());
+            first += taken;
+        }
+        if let Some(offload) = offload {
+            offload.observe_cpu(total, started.elapsed().as_secs_f64());
         }
         self.rollups
+    }
+
+    /// The whole window on the GPU; false when it failed (counted by `offload`).
+    fn complete_on_gpu(
+        &mut self,
+        samples: &WindowSamples,
+        quantiles: &[f64],
+        offload: &Offload,
+        scratch: &mut FlushScratch,
+    ) -> bool {
+        let segments = scratch.gather(samples, &self.segments, usize::MAX);
+        scratch.moments.clear();
+        scratch.moments.resize(segments, Moments::EMPTY);
+        scratch.quantiles.clear();
+        scratch.quantiles.resize(segments * quantiles.len(), 0.0);
+        let request = Request {
+            values: &scratch.values,
+            offsets: &scratch.offsets,
+            quantiles,
+            bounds: &[],
+        };
+        let out = Outputs {
+            moments: &mut scratch.moments,
+            quantiles: &mut scratch.quantiles,
+            buckets: &mut [],
+        };
+        if offload.compute(request, out).is_err() {
+            return false;
+        }
+        self.store(0..segments, scratch, quantiles.len());
+        true
+    }
+
+    /// Writes the statistics of `segments` (gathered into `scratch` in order)
+    /// into their rollups.
+    fn store(
+        &mut self,
+        segments: std::ops::Range<usize>,
+        scratch: &FlushScratch,
+        quantiles: usize,
+    ) {
+        for (i, segment) in self.segments[segments].iter().enumerate() {
+            let stats = window_stats(
+                &scratch.moments[i],
+                &scratch.quantiles[i * quantiles..(i + 1) * quantiles],
+                segment,
+            );
+            if let Some(SeriesRollup {
+                rollup: Rollup::Samples(rollup),
+                ..
+            }) = self.rollups.get_mut(segment.rollup as usize)
+            {
+                rollup.window = Some(stats);
+            }
+        }
     }
 }
 
 impl FlushScratch {
+    /// Copies the samples of the first segments of `segments` into `values`
+    /// until it holds `limit` samples (at least one segment); returns how many
+    /// segments it took.
+    fn gather(&mut self, samples: &WindowSamples, segments: &[Segment], limit: usize) -> usize {
+        self.values.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+        let mut taken = 0;
+        while taken < segments.len() && self.values.len() < limit {
+            samples.append_to(segments[taken].slot, &mut self.values);
+            self.offsets.push(self.values.len());
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Frees what a whole-window gather took beyond the CPU's batch size.
+    fn release_gathered(&mut self) {
+        if self.values.capacity() > 2 * BATCH_SAMPLES {
+            self.values = Vec::new();
+        }
+    }
+
     /// The segmented kernels over the gathered batch.
     fn run(&mut self, kernels: Kernels, quantiles: &[f64]) {
         let segments = self.offsets.len() - 1;

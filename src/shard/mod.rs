@@ -20,7 +20,7 @@ mod window_samples;
 
 pub use batch::{Batch, BatchPool, BatchSample};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use flush::{ClosedWindow, FlushScratch};
+pub use flush::{ClosedWindow, Completion, FlushScratch};
 pub use router::{Overflow, RouteError, Router};
 pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};

@@ -25,6 +25,7 @@ use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern};
+use crate::gpu::Offload;
 use crate::kernels::Kernels;
 use crate::series::{SeriesKey, SeriesMeta};
 use crate::telemetry::{DropReason, Telemetry};
@@ -44,6 +45,8 @@ pub struct ShardSettings {
     pub idle_ttl_ms: u64,
     /// The kernels that complete closed windows.
     pub kernels: Kernels,
+    /// The GPU offload of large windows, when started (see `gpu::Offload`).
+    pub offload: Option<Arc<Offload>>,
 }
 
 impl ShardSettings {
@@ -66,6 +69,7 @@ impl ShardSettings {
             idle_ttl_ms: u64::try_from(config.limits.series_idle_ttl.get().as_millis())
                 .unwrap_or(u64::MAX),
             kernels,
+            offload: None,
         }
     }
 

@@ -66,7 +66,7 @@ impl Harness {
         closed.complete(
             &self.samples,
             &self.quantiles,
-            Kernels::default(),
+            &Completion::default(),
             &mut FlushScratch::default(),
         )
     }

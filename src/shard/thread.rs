@@ -24,11 +24,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
-use super::flush::{ClosedWindow, FlushScratch};
+use super::flush::{ClosedWindow, Completion, FlushScratch};
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
 use super::window_samples::WindowSamples;
-use crate::kernels::Kernels;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -79,7 +78,10 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         pool,
     } = context;
     let quantiles = settings.series.quantiles.clone();
-    let kernels = settings.kernels;
+    let completion = Completion {
+        kernels: settings.kernels,
+        offload: settings.offload.clone(),
+    };
     let mut state = ShardState::new(index, settings, telemetry.clone());
     // Two windows' samples rotate: the shard fills one while the flush thread
     // completes the other and sends it back.
@@ -98,7 +100,7 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
                     &store,
                     &telemetry,
                     &quantiles,
-                    kernels,
+                    &completion,
                 )
             }
         });
@@ -159,7 +161,7 @@ fn flush_loop(
     store: &Store,
     telemetry: &Telemetry,
     quantiles: &[f64],
-    kernels: Kernels,
+    completion: &Completion,
 ) {
     let counters = &telemetry.shards[index];
     let mut scratch = FlushScratch::default();
@@ -169,7 +171,7 @@ fn flush_loop(
         let series = job.closed.rollups.len();
         let rollups = job
             .closed
-            .complete(&job.samples, quantiles, kernels, &mut scratch);
+            .complete(&job.samples, quantiles, completion, &mut scratch);
         store.publish(bounds, rollups);
         let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);

@@ -173,6 +173,8 @@ pub struct Telemetry {
     pub listeners_ready: AtomicBool,
     /// The kernel backend completing windows, once chosen.
     pub kernel_backend: OnceLock<Backend>,
+    /// The GPU offload of large windows.
+    pub gpu: super::GpuStats,
 }
 
 impl Telemetry {
@@ -185,6 +187,7 @@ impl Telemetry {
             udp_socket_inodes: Mutex::new(Vec::new()),
             listeners_ready: AtomicBool::new(false),
             kernel_backend: OnceLock::new(),
+            gpu: super::GpuStats::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! receive call or window) that `http` reads.
 
 mod counters;
+mod gpu;
 mod kernel_drops;
 mod logging;
 mod transport;
@@ -12,6 +13,7 @@ pub use counters::{
     ConnectionGuard, Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters,
     Telemetry,
 };
+pub use gpu::{GpuState, GpuStats};
 pub use kernel_drops::udp_kernel_drops;
 pub use logging::init_logging;
 pub use transport::Transport;
