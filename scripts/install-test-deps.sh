@@ -2,7 +2,8 @@
 # Installs what the test suite needs beyond the Rust toolchain: Prometheus'
 # promtool (Debian package `prometheus`) to validate the exposition, and the
 # Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
-# its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser.
+# its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser, and
+# Mesa's software Vulkan driver (lavapipe) so the GPU kernels run without a GPU.
 # Idempotent: skips what is already there.
 set -euo pipefail
 
@@ -11,6 +12,11 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v promtool >/dev/null; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
+
+if [ "$(dpkg-query -W -f='${Status}\n' mesa-vulkan-drivers libvulkan1 2>/dev/null | grep -c 'install ok installed')" != 2 ]; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mesa-vulkan-drivers libvulkan1
 fi
 
 if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
