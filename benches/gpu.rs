@@ -84,6 +84,10 @@ fn flush(c: &mut Criterion) {
         }
     };
     let simd = Kernels::default();
+    let mut cpu_backends = vec![("scalar", Kernels::SCALAR)];
+    if simd.backend() != Backend::Scalar {
+        cpu_backends.push((simd.backend().as_str(), simd));
+    }
     for series in [1, 100_000] {
         let mut group = c.benchmark_group(format!("gpu/flush/{series}_series"));
         group
@@ -93,10 +97,7 @@ fn flush(c: &mut Criterion) {
             let (values, offsets) = window(samples, series.min(samples));
             let expected = cpu_flush(Kernels::SCALAR, &mut values.clone(), &offsets);
             group.throughput(Throughput::Elements(samples as u64));
-            for (name, kernels) in [("scalar", Kernels::SCALAR), (simd.backend().as_str(), simd)] {
-                if name != "scalar" && simd.backend() == Backend::Scalar {
-                    continue;
-                }
+            for &(name, kernels) in &cpu_backends {
                 group.bench_with_input(BenchmarkId::new(name, samples), &values, |b, values| {
                     b.iter_batched_ref(
                         || values.clone(),
