@@ -72,7 +72,7 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
         },
         None => Config::default(),
     };
-    match tallyd::app::run(config) {
+    match tallyd::app::run(config, path.map(std::path::Path::to_path_buf)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -447,3 +447,68 @@ fn gpu_force_computes_windows_on_the_gpu_with_the_reference_answers() {
     );
     assert!(daemon.sample("tallyd_kernel_gpu_upload_bytes_per_second") > Some(0.0));
 }
+
+#[test]
+fn reload_applies_new_quantiles_from_a_window_on_and_refuses_a_broken_file() {
+    let daemon = Daemon::start(&format!(
+        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.5] }}"
+    ));
+    let lines: Vec<String> = (1..=100).map(|v| format!("r.t:{v}|ms")).collect();
+    let send = || daemon.send(&[&lines.join("\n")]);
+    send();
+    daemon.wait_for("the median", || {
+        daemon.sample("r_t{quantile=\"0.5\"}") == Some(50.0)
+    });
+    assert_eq!(
+        daemon.sample("tallyd_config_last_reload_success"),
+        Some(1.0)
+    );
+
+    daemon.rewrite_config(&format!(
+        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.9] }}"
+    ));
+    let (status, body) = daemon.post("/-/reload");
+    assert_eq!(status, 200, "{body}");
+    let outcome: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        outcome["applied"],
+        serde_json::json!(["aggregation.quantiles"])
+    );
+    assert_eq!(outcome["restart_required"], serde_json::json!([]));
+    daemon.wait_for("the p90 of a later window", || {
+        send();
+        daemon.sample("r_t{quantile=\"0.9\"}") == Some(90.0)
+    });
+    assert_eq!(daemon.sample("r_t{quantile=\"0.5\"}"), None);
+
+    // A broken file is refused; the daemon keeps its config and goes on.
+    daemon.write_config_file("aggregation: { quantiles: [2] }\n");
+    let (status, body) = daemon.post("/-/reload");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("quantiles"), "{body}");
+    assert_eq!(
+        daemon.sample("tallyd_config_last_reload_success"),
+        Some(0.0)
+    );
+    send();
+    daemon.wait_for("p90 still computed", || {
+        daemon.sample("r_t{quantile=\"0.9\"}") == Some(90.0)
+    });
+    assert_eq!(daemon.get("/-/reload").0, 405);
+
+    // SIGHUP reloads too, and names the keys that need a restart.
+    daemon.rewrite_config(
+        "window: { interval: 300ms, retain: 7 }\naggregation: { quantiles: [0.9] }",
+    );
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("the reload's log line", || {
+        daemon.logs().iter().any(|line| {
+            line["message"] == "config reloaded" && line["restart_required"] == "window.retain"
+        })
+    });
+    assert_eq!(
+        daemon.sample("tallyd_config_last_reload_success"),
+        Some(1.0)
+    );
+    assert!(daemon.sample("tallyd_config_last_reload_success_timestamp_seconds") > Some(1.7e9));
+}

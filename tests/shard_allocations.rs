@@ -120,12 +120,7 @@ fn routing_and_applying_known_series_allocates_nothing() {
     for (shard, window) in shards.iter_mut().zip(&windows) {
         let closed = shard.close(window, bounds(1));
         assert!(!closed.segments.is_empty());
-        let rollups = closed.complete(
-            window,
-            &[0.5],
-            &Completion::default(),
-            &mut FlushScratch::default(),
-        );
+        let rollups = closed.complete(window, &Completion::default(), &mut FlushScratch::default());
         assert!(!rollups.is_empty());
     }
 }

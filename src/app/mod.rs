@@ -4,11 +4,14 @@
 //! Up: logging, store, shards and receivers (`pipeline`), the HTTP listener, then
 //! readiness. Down, on SIGTERM or SIGINT: receivers stop, shards drain their
 //! queues and publish the open window, then HTTP stops and the process exits 0.
+//! SIGHUP (and `POST /-/reload`) re-reads the config file ([`Reloader`]).
 //! Errors here are `anyhow`, since they end the process with a message for the
 //! operator rather than being handled.
 
 mod pipeline;
+mod reload;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,9 +28,11 @@ use crate::store::Store;
 use crate::telemetry::Telemetry;
 
 pub use pipeline::{Pipeline, QUEUE_BATCHES};
+pub use reload::{ReloadOutcome, Reloader};
 
-/// Runs the daemon with `config` until SIGTERM or SIGINT.
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon with `config` (read from `path`, which SIGHUP and
+/// `POST /-/reload` re-read) until SIGTERM or SIGINT.
+pub fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     crate::telemetry::init_logging(&config.logging)
         .map_err(|e| anyhow::anyhow!(e))
         .context("cannot set up logging (check RUST_LOG)")?;
@@ -38,10 +43,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .thread_name("tallyd-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_daemon(config))
+    runtime.block_on(run_daemon(config, path))
 }
 
-async fn run_daemon(config: Config) -> anyhow::Result<()> {
+async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let shards = config.shards.resolve().get();
     let telemetry = Arc::new(Telemetry::new(shards));
     let (kernels, source) =
@@ -54,17 +59,14 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
     );
     let _ = telemetry.kernel_backend.set(kernels.backend());
     let mut settings = ShardSettings::from_config(&config, shards, kernels);
-    settings.offload = Some(Offload::start(
+    let offload = Offload::start(
         &config.gpu,
         kernels,
-        settings.series.quantiles.to_vec(),
+        settings.tuning.series.quantiles.to_vec(),
         telemetry.clone(),
-    ));
-    let store = Arc::new(Store::new(
-        shards,
-        config.window.retain.get() as usize,
-        settings.series.quantiles.clone(),
-    ));
+    );
+    settings.offload = Some(offload.clone());
+    let store = Arc::new(Store::new(shards, config.window.retain.get() as usize));
     let context = ShardContext {
         store: store.clone(),
         telemetry: telemetry.clone(),
@@ -75,6 +77,7 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
     };
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
 
     let http_addr = config.listen.http.get();
     let http_listener = TcpListener::bind(http_addr)
@@ -83,11 +86,24 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
     let http_addr = http_listener.local_addr()?;
     let pipeline = Pipeline::start(&config, context.clone(), &telemetry)?;
 
-    let state = Arc::new(HttpState::new(
-        store,
+    let reloader = Arc::new(Reloader::new(
+        path,
+        config.clone(),
+        shards,
+        context.settings.live.clone(),
+        context.windowing,
+        context.clock.clone(),
+        kernels,
+        offload,
         telemetry.clone(),
-        &context.settings.series.quantiles,
     ));
+    let mut http_state = HttpState::new(store, telemetry.clone());
+    let hook = reloader.clone();
+    http_state.reload = Some(Box::new(move || {
+        hook.reload()
+            .map(|outcome| serde_json::to_value(outcome).unwrap_or_default())
+    }));
+    let state = Arc::new(http_state);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(serve(http_listener, state, http_stopped));
 
@@ -113,9 +129,16 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
         "ready"
     );
 
-    let signal = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+    let signal = loop {
+        tokio::select! {
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            _ = hangup.recv() => {
+                let reloader = reloader.clone();
+                // Errors are logged by the reloader; the daemon goes on either way.
+                let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+            }
+        }
     };
     tracing::info!(signal, "stopping: closing the open window");
     telemetry.listeners_ready.store(false, Ordering::Release);

@@ -38,8 +38,8 @@ const PROBE_SERIES: usize = 256;
 /// The GPU offload shared by every shard's flush thread.
 #[derive(Debug)]
 pub struct Offload {
-    mode: GpuMode,
-    min_window_samples: usize,
+    /// `gpu.mode` and `gpu.min_window_samples`; a reload may change them.
+    settings: Mutex<config::Gpu>,
     engine: Mutex<Engine>,
     model: Mutex<Option<CostModel>>,
     telemetry: Arc<Telemetry>,
@@ -62,8 +62,7 @@ impl Offload {
         telemetry: Arc<Telemetry>,
     ) -> Arc<Offload> {
         let offload = Arc::new(Offload {
-            mode: settings.mode,
-            min_window_samples: usize::try_from(settings.min_window_samples).unwrap_or(usize::MAX),
+            settings: Mutex::new(*settings),
             engine: Mutex::new(Engine::default()),
             model: Mutex::new(None),
             telemetry,
@@ -74,19 +73,51 @@ impl Offload {
                 tracing::info!(mode = "off", "GPU offload off");
             }
             GpuMode::Force => offload.bring_up(kernels, &quantiles),
-            GpuMode::Auto => {
-                offload.telemetry.gpu.set_state(GpuState::Starting);
-                let background = offload.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("tallyd-gpu-probe".into())
-                    .spawn(move || background.bring_up(kernels, &quantiles));
-                if let Err(e) = spawned {
-                    offload.telemetry.gpu.set_state(GpuState::Unavailable);
-                    tracing::warn!(error = %e, "GPU probe not started; windows stay on the CPU");
-                }
-            }
+            GpuMode::Auto => offload.bring_up_in_background(kernels, quantiles),
         }
         offload
+    }
+
+    /// Applies reloaded `gpu` settings from the next window on. Turning the
+    /// GPU on when it was off opens and probes it in the background; turning
+    /// it off keeps the device open but unused.
+    pub fn reconfigure(
+        self: &Arc<Self>,
+        settings: &config::Gpu,
+        kernels: Kernels,
+        quantiles: Vec<f64>,
+    ) {
+        *self.lock_settings() = *settings;
+        let state = self.telemetry.gpu.state();
+        if settings.mode != GpuMode::Off && state == GpuState::Off {
+            if self.lock_engine().kernels.is_some() {
+                self.telemetry.gpu.set_state(GpuState::Ready);
+            } else {
+                self.bring_up_in_background(kernels, quantiles);
+            }
+        } else if settings.mode == GpuMode::Off && state == GpuState::Ready {
+            self.telemetry.gpu.set_state(GpuState::Off);
+        }
+    }
+
+    fn bring_up_in_background(self: &Arc<Self>, kernels: Kernels, quantiles: Vec<f64>) {
+        self.telemetry.gpu.set_state(GpuState::Starting);
+        let background = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tallyd-gpu-probe".into())
+            .spawn(move || background.bring_up(kernels, &quantiles));
+        if let Err(e) = spawned {
+            self.telemetry.gpu.set_state(GpuState::Unavailable);
+            tracing::warn!(error = %e, "GPU probe not started; windows stay on the CPU");
+        }
+    }
+
+    fn mode(&self) -> GpuMode {
+        self.lock_settings().mode
+    }
+
+    fn lock_settings(&self) -> MutexGuard<'_, config::Gpu> {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens the adapter and probes it; logs either way.
@@ -96,7 +127,7 @@ impl Offload {
             Ok(engine) => engine,
             Err(reason) => {
                 stats.set_state(GpuState::Unavailable);
-                log_unavailable(self.mode, &reason);
+                log_unavailable(self.mode(), &reason);
                 return;
             }
         };
@@ -104,14 +135,14 @@ impl Offload {
             Ok(model) => model,
             Err(e) => {
                 stats.set_state(GpuState::Unavailable);
-                tracing::warn!(adapter = engine.adapter(), error = %e, mode = self.mode.as_str(),
+                tracing::warn!(adapter = engine.adapter(), error = %e, mode = self.mode().as_str(),
                     "GPU probe failed; windows stay on the CPU");
                 return;
             }
         };
         tracing::info!(
             adapter = engine.adapter(),
-            mode = self.mode.as_str(),
+            mode = self.mode().as_str(),
             cpu_ns_per_sample = model.cpu_seconds_per_sample * 1e9,
             gpu_ns_per_sample = model.gpu_seconds_per_sample * 1e9,
             gpu_latency_ms = model.gpu_latency_seconds * 1e3,
@@ -123,7 +154,13 @@ impl Offload {
         self.publish(&model);
         *self.lock_model() = Some(model);
         self.lock_engine().kernels = Some(engine);
-        stats.set_state(GpuState::Ready);
+        // A reload may have turned the GPU off while it was being probed.
+        let ready = if self.mode() == GpuMode::Off {
+            GpuState::Off
+        } else {
+            GpuState::Ready
+        };
+        stats.set_state(ready);
     }
 
     /// Whether a window of `samples` goes to the GPU (never an empty one).
@@ -131,11 +168,12 @@ impl Offload {
         if samples == 0 || self.telemetry.gpu.state() != GpuState::Ready {
             return false;
         }
-        match self.mode {
+        let settings = *self.lock_settings();
+        match settings.mode {
             GpuMode::Off => false,
             GpuMode::Force => true,
             GpuMode::Auto => {
-                samples >= self.min_window_samples
+                samples as u64 >= settings.min_window_samples
                     && self.lock_model().is_some_and(|m| m.prefers_gpu(samples))
             }
         }
@@ -180,7 +218,8 @@ impl Offload {
     /// Learns from a window of `samples` the CPU computed in `seconds`, so the
     /// model follows the CPU's real speed.
     pub fn observe_cpu(&self, samples: usize, seconds: f64) {
-        if samples < self.min_window_samples.min(PROBE_SAMPLES) {
+        let min = usize::try_from(self.lock_settings().min_window_samples).unwrap_or(usize::MAX);
+        if samples < min.min(PROBE_SAMPLES) {
             return;
         }
         if let Some(model) = self.lock_model().as_mut() {

@@ -156,11 +156,18 @@ fn family_name(series: &SeriesRollup) -> &str {
 }
 
 /// Writes every series of `snapshot`; returns how many were skipped as conflicts.
-pub fn write_snapshot(
-    w: &mut Writer<'_>,
-    snapshot: &WindowSnapshot,
-    quantile_labels: &[String],
-) -> u64 {
+pub fn write_snapshot(w: &mut Writer<'_>, snapshot: &WindowSnapshot) -> u64 {
+    // The window's own quantiles: a reload may have changed them since.
+    let quantile_labels: Vec<String> = snapshot
+        .quantiles
+        .iter()
+        .map(|&q| {
+            let mut label = String::new();
+            write_value(&mut label, q);
+            label
+        })
+        .collect();
+    let quantile_labels = &quantile_labels[..];
     let mut conflicts = 0;
     let mut help = String::new();
     let mut previous: Option<(&str, &str, &str)> = None;

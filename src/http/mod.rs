@@ -10,4 +10,4 @@ mod server;
 
 pub use exposition::{Format, write_value};
 pub use rollups::{BadQuery, Query};
-pub use server::{HttpState, serve};
+pub use server::{HttpState, ReloadHook, serve};

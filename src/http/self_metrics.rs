@@ -48,6 +48,25 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
         );
     }
 
+    gauge(
+        w,
+        "tallyd_config_last_reload_success",
+        "Whether the last config load (startup or reload) succeeded.",
+        if telemetry
+            .config_last_reload_success
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    gauge(
+        w,
+        "tallyd_config_last_reload_success_timestamp_seconds",
+        "When the config was last loaded successfully (startup or reload), unix seconds.",
+        telemetry.config_last_reload_success_seconds.get(),
+    );
     write_gpu(w, telemetry);
     write_ingest(w, telemetry);
     let inodes = telemetry

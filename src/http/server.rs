@@ -22,37 +22,32 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::exposition::{Format, Writer, write_snapshot, write_value};
+use super::exposition::{Format, Writer, write_snapshot};
 use super::rollups::{self, Query};
 use super::self_metrics::{ScrapeFacts, write_self_metrics};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
+/// Re-reads the config: what changed as JSON, or why the file was refused.
+pub type ReloadHook = Box<dyn Fn() -> Result<serde_json::Value, String> + Send + Sync>;
+
 /// What the handlers read.
 pub struct HttpState {
+    /// Serves `POST /-/reload`, when set.
+    pub reload: Option<ReloadHook>,
     store: Arc<Store>,
     telemetry: Arc<Telemetry>,
-    /// `quantile` label values, formatted once.
-    quantile_labels: Vec<String>,
     /// Size of the last exposition, to allocate the next one in one go.
     last_exposition_bytes: AtomicUsize,
 }
 
 impl HttpState {
-    /// Handlers reading `store` and `telemetry`; `quantiles` as configured.
-    pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>, quantiles: &[f64]) -> Self {
-        let quantile_labels = quantiles
-            .iter()
-            .map(|&q| {
-                let mut label = String::new();
-                write_value(&mut label, q);
-                label
-            })
-            .collect();
+    /// Handlers reading `store` and `telemetry`.
+    pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>) -> Self {
         HttpState {
+            reload: None,
             store,
             telemetry,
-            quantile_labels,
             last_exposition_bytes: AtomicUsize::new(4096),
         }
     }
@@ -64,7 +59,7 @@ impl HttpState {
         let latest = self.store.latest();
         let conflicts = latest
             .as_ref()
-            .map_or(0, |s| write_snapshot(&mut writer, s, &self.quantile_labels));
+            .map_or(0, |s| write_snapshot(&mut writer, s));
         let facts = ScrapeFacts {
             conflicts,
             window_series: latest.as_ref().map_or(0, |s| s.series.len()),
@@ -115,6 +110,9 @@ pub async fn serve(
 }
 
 fn handle(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.uri().path() == "/-/reload" {
+        return reload(state, request);
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported\n");
     }
@@ -137,6 +135,35 @@ fn handle(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes
             StatusCode::NOT_FOUND,
             "not found (try /metrics, /api/v1/rollups, /healthz, /readyz)\n",
         ),
+    }
+}
+
+/// `POST /-/reload`: re-reads the config file; 200 with what changed, or 400
+/// with why the file was refused (the running config stays).
+fn reload(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST to reload the config\n",
+        );
+    }
+    let Some(hook) = &state.reload else {
+        return text(StatusCode::NOT_FOUND, "reload is not available\n");
+    };
+    match hook() {
+        Ok(outcome) => respond(
+            StatusCode::OK,
+            "application/json",
+            outcome.to_string().into_bytes(),
+        ),
+        Err(error) => {
+            let body = serde_json::json!({ "error": error }).to_string();
+            respond(
+                StatusCode::BAD_REQUEST,
+                "application/json",
+                body.into_bytes(),
+            )
+        }
     }
 }
 

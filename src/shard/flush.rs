@@ -46,6 +46,8 @@ pub struct Completion {
 pub struct ClosedWindow {
     /// The window's span.
     pub bounds: WindowBounds,
+    /// The quantiles to compute, as configured when the window opened.
+    pub quantiles: Arc<[f64]>,
     /// Every series of the shard; sampled ones lack their window statistics.
     pub rollups: Vec<SeriesRollup>,
     /// The statistics to compute, one per sampled series with data.
@@ -68,11 +70,12 @@ impl ClosedWindow {
     pub fn complete(
         mut self,
         samples: &WindowSamples,
-        quantiles: &[f64],
         completion: &Completion,
         scratch: &mut FlushScratch,
     ) -> Vec<SeriesRollup> {
         let (kernels, offload) = (completion.kernels, completion.offload.as_deref());
+        let quantiles = self.quantiles.clone();
+        let quantiles = &quantiles[..];
         let total = samples.len();
         if let Some(offload) = offload.filter(|o| o.wants(total)) {
             let done = self.complete_on_gpu(samples, quantiles, offload, scratch);

@@ -15,6 +15,7 @@ mod router;
 mod series;
 mod state;
 mod thread;
+mod tuning;
 mod window;
 mod window_samples;
 
@@ -25,6 +26,7 @@ pub use router::{Overflow, RouteError, Router};
 pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};
 pub use thread::{ShardContext, spawn_shard};
+pub use tuning::{LiveTuning, Tuning};
 pub use window::{WindowBounds, Windowing};
 pub use window_samples::WindowSamples;
 

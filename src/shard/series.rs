@@ -121,6 +121,23 @@ impl State {
         }
     }
 
+    /// Gives a sampled series the histogram `bounds` a reload assigned it; bounds
+    /// that differ from its own start from zero. Other kinds ignore it.
+    pub fn set_buckets(&mut self, bounds: Option<Arc<[f64]>>) {
+        let State::Samples(state) = self else { return };
+        let unchanged = match (&state.buckets, &bounds) {
+            (Some((own, _)), Some(new)) => own[..] == new[..],
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            state.buckets = bounds.map(|bounds| {
+                let hits = vec![0.0; bounds.len()].into_boxed_slice();
+                (bounds, hits)
+            });
+        }
+    }
+
     /// Applies one numeric sample (`signed`: the text had a sign) at `rate`.
     #[inline]
     pub fn add(

@@ -20,11 +20,12 @@ use std::sync::atomic::Ordering;
 use super::batch::{Batch, BatchSample};
 use super::flush::ClosedWindow;
 use super::key_map::IdentityHasher;
-use super::series::{Series, SeriesSettings, State};
+use super::series::{Series, State};
+use super::tuning::{LiveTuning, Tuning};
 use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
-use crate::config::{Config, NamePattern};
+use crate::config::Config;
 use crate::gpu::Offload;
 use crate::kernels::Kernels;
 use crate::series::{SeriesKey, SeriesMeta};
@@ -33,16 +34,10 @@ use crate::telemetry::{DropReason, Telemetry};
 /// Everything a shard needs to know from the config.
 #[derive(Debug, Clone)]
 pub struct ShardSettings {
-    /// Quantiles and gauge mode.
-    pub series: SeriesSettings,
-    /// Histogram rules: the first pattern matching a sampled series' name gives its
-    /// bucket bounds.
-    pub histograms: Vec<(NamePattern, Arc<[f64]>)>,
-    /// Series this shard may hold: `limits.max_series` divided among the shards,
-    /// rounded up.
-    pub max_series: usize,
-    /// Milliseconds without data after which a series is removed.
-    pub idle_ttl_ms: u64,
+    /// What a reload may change, as the shard starts with it.
+    pub tuning: Arc<Tuning>,
+    /// Where reloads publish new tuning; the shard takes it at a window start.
+    pub live: Arc<LiveTuning>,
     /// The kernels that complete closed windows.
     pub kernels: Kernels,
     /// The GPU offload of large windows, when started (see `gpu::Offload`).
@@ -53,37 +48,13 @@ impl ShardSettings {
     /// The settings of each of `shards` shards under `config`, completing windows
     /// with `kernels` (chosen from `aggregation.kernel` by the caller).
     pub fn from_config(config: &Config, shards: usize, kernels: Kernels) -> Self {
-        let aggregation = &config.aggregation;
-        let max_series = config.limits.max_series.get().div_ceil(shards as u64);
+        let tuning = Arc::new(Tuning::from_config(config, shards));
         ShardSettings {
-            series: SeriesSettings {
-                quantiles: aggregation.quantiles.iter().collect(),
-                gauge_sign: aggregation.gauge_sign,
-            },
-            histograms: aggregation
-                .histograms
-                .iter()
-                .map(|rule| (rule.pattern.clone(), Arc::from(rule.buckets.bounds())))
-                .collect(),
-            max_series: usize::try_from(max_series).unwrap_or(usize::MAX),
-            idle_ttl_ms: u64::try_from(config.limits.series_idle_ttl.get().as_millis())
-                .unwrap_or(u64::MAX),
+            live: Arc::new(LiveTuning::new(tuning.clone())),
+            tuning,
             kernels,
             offload: None,
         }
-    }
-
-    fn buckets_for(&self, meta: &SeriesMeta) -> Option<Arc<[f64]>> {
-        if !matches!(
-            meta.kind,
-            MetricType::Timer | MetricType::Histogram | MetricType::Distribution
-        ) {
-            return None;
-        }
-        self.histograms
-            .iter()
-            .find(|(pattern, _)| pattern.is_match(&meta.name))
-            .map(|(_, bounds)| bounds.clone())
     }
 }
 
@@ -116,6 +87,21 @@ impl ShardState {
         self.series.len()
     }
 
+    /// The tuning in force.
+    pub fn tuning(&self) -> &Arc<Tuning> {
+        &self.settings.tuning
+    }
+
+    /// Switches to `tuning` (a reload's) before a window opens. Sampled series
+    /// whose histogram rule now gives other bounds start those buckets afresh
+    /// (a counter reset for Prometheus); everything else applies as it is read.
+    pub fn retune(&mut self, tuning: Arc<Tuning>) {
+        for series in self.series.values_mut() {
+            series.state.set_buckets(tuning.buckets_for(&series.meta));
+        }
+        self.settings.tuning = tuning;
+    }
+
     /// Empties `window` and makes it the open window.
     pub fn begin_window(&mut self, window: &mut WindowSamples) {
         self.generation += 1;
@@ -124,10 +110,10 @@ impl ShardState {
 
     /// Applies every sample of `batch` to the open `window`.
     pub fn apply(&mut self, window: &mut WindowSamples, batch: &Batch) {
-        let gauge_sign = self.settings.series.gauge_sign;
+        let gauge_sign = self.settings.tuning.series.gauge_sign;
         let mut refused = 0u64;
         for sample in &batch.samples {
-            let full = self.series.len() >= self.settings.max_series;
+            let full = self.series.len() >= self.settings.tuning.max_series;
             let series = match self.series.entry(sample.key) {
                 Entry::Occupied(entry) => entry.into_mut(),
                 Entry::Vacant(_) if full => {
@@ -181,6 +167,7 @@ impl ShardState {
             .store(self.series.len() as u64, Ordering::Relaxed);
         ClosedWindow {
             bounds,
+            quantiles: self.settings.tuning.series.quantiles.clone(),
             rollups,
             segments,
         }
@@ -188,7 +175,7 @@ impl ShardState {
 
     /// Removes the series whose last data is `idle_ttl_ms` or more before `now_ms`.
     fn expire_idle(&mut self, now_ms: u64) {
-        let ttl = self.settings.idle_ttl_ms.max(1);
+        let ttl = self.settings.tuning.idle_ttl_ms.max(1);
         let before = self.series.len();
         self.series
             .retain(|_, series| now_ms.saturating_sub(series.last_seen_ms) < ttl);
@@ -202,7 +189,7 @@ impl ShardState {
 /// A new series for the first sample of it, `sample` in `batch`.
 fn new_series(settings: &ShardSettings, batch: &Batch, sample: &BatchSample) -> Series {
     let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
-    let state = State::new(&meta, settings.buckets_for(&meta));
+    let state = State::new(&meta, settings.tuning.buckets_for(&meta));
     Series {
         meta: Arc::new(meta),
         last_seen_ms: 0,

@@ -39,7 +39,6 @@ struct Harness {
     state: ShardState,
     telemetry: Arc<Telemetry>,
     samples: WindowSamples,
-    quantiles: Arc<[f64]>,
 }
 
 impl Harness {
@@ -47,12 +46,10 @@ impl Harness {
         let config: Config = crate::config::parse(yaml, "test.yaml").unwrap();
         let telemetry = Arc::new(Telemetry::new(1));
         let settings = ShardSettings::from_config(&config, 1, Kernels::default());
-        let quantiles = settings.series.quantiles.clone();
         Harness {
             state: ShardState::new(0, settings, telemetry.clone()),
             telemetry,
             samples: WindowSamples::default(),
-            quantiles,
         }
     }
 
@@ -65,7 +62,6 @@ impl Harness {
         let closed = self.state.close(&self.samples, bounds);
         closed.complete(
             &self.samples,
-            &self.quantiles,
             &Completion::default(),
             &mut FlushScratch::default(),
         )
@@ -217,6 +213,38 @@ fn timers_report_exact_quantiles_and_rate_scaled_count_and_sum() {
     };
     assert!(s.window.is_none());
     assert_eq!(s.total_count, 14.0);
+}
+
+#[test]
+fn retuning_changes_quantiles_and_restarts_changed_buckets() {
+    let mut h =
+        Harness::new("aggregation: { histograms: [ { match: 'lat.*', buckets: [1, 5] } ] }");
+    h.window(WINDOW, "lat.a:0.5|h\nlat.b:3|h");
+    let config: Config = crate::config::parse(
+        "aggregation: { quantiles: [1], histograms: [ { match: 'lat.a', buckets: [1, 5] }, { match: 'lat.*', buckets: [2] } ] }",
+        "test.yaml",
+    )
+    .unwrap();
+    h.state
+        .retune(Arc::new(crate::shard::Tuning::from_config(&config, 1)));
+    let rollups = h.window(next(WINDOW, 1), "lat.a:4|h\nlat.b:1|h");
+    let samples = |name| match find(&rollups, name) {
+        Rollup::Samples(s) => s.clone(),
+        _ => panic!("not samples"),
+    };
+    let (a, b) = (samples("lat.a"), samples("lat.b"));
+    assert_eq!(&*rollups_quantiles(&a), [4.0], "the new quantiles");
+    // lat.a kept its bounds, so its counts go on; lat.b's changed and restart.
+    assert_eq!(&*a.buckets.as_ref().unwrap().counts, [1.0, 2.0]);
+    let b_buckets = b.buckets.as_ref().unwrap();
+    assert_eq!(
+        (&*b_buckets.bounds, &*b_buckets.counts),
+        (&[2.0][..], &[1.0][..])
+    );
+}
+
+fn rollups_quantiles(samples: &crate::store::SamplesRollup) -> Box<[f64]> {
+    samples.window.as_ref().unwrap().quantiles.clone()
 }
 
 #[test]

@@ -77,11 +77,11 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         windowing,
         pool,
     } = context;
-    let quantiles = settings.series.quantiles.clone();
     let completion = Completion {
         kernels: settings.kernels,
         offload: settings.offload.clone(),
     };
+    let live = settings.live.clone();
     let mut state = ShardState::new(index, settings, telemetry.clone());
     // Two windows' samples rotate: the shard fills one while the flush thread
     // completes the other and sends it back.
@@ -99,7 +99,6 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
                     spare_sender,
                     &store,
                     &telemetry,
-                    &quantiles,
                     &completion,
                 )
             }
@@ -117,6 +116,10 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
     let mut window = WindowSamples::default();
     loop {
         let bounds = windowing.containing(clock.now_unix_ms());
+        let tuning = live.for_window(bounds.start_unix_ms);
+        if !Arc::ptr_eq(&tuning, state.tuning()) {
+            state.retune(tuning);
+        }
         state.begin_window(&mut window);
         let disconnected = loop {
             let now = clock.now_unix_ms();
@@ -160,7 +163,6 @@ fn flush_loop(
     spares: Sender<WindowSamples>,
     store: &Store,
     telemetry: &Telemetry,
-    quantiles: &[f64],
     completion: &Completion,
 ) {
     let counters = &telemetry.shards[index];
@@ -169,10 +171,9 @@ fn flush_loop(
         let started = Instant::now();
         let bounds = job.closed.bounds;
         let series = job.closed.rollups.len();
-        let rollups = job
-            .closed
-            .complete(&job.samples, quantiles, completion, &mut scratch);
-        store.publish(bounds, rollups);
+        let quantiles = job.closed.quantiles.clone();
+        let rollups = job.closed.complete(&job.samples, completion, &mut scratch);
+        store.publish(bounds, quantiles, rollups);
         let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);
         counters

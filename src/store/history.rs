@@ -32,6 +32,7 @@ struct Pending {
 #[derive(Debug)]
 struct PendingWindow {
     bounds: WindowBounds,
+    quantiles: Arc<[f64]>,
     parts: Vec<Vec<SeriesRollup>>,
     reported: usize,
 }
@@ -43,31 +44,30 @@ pub struct Store {
     pending: Mutex<Pending>,
     shards: usize,
     retain: usize,
-    quantiles: Arc<[f64]>,
 }
 
 impl Store {
-    /// A store for `shards` shards keeping the last `retain` windows, whose sample
-    /// rollups carry `quantiles`.
-    pub fn new(shards: usize, retain: usize, quantiles: Arc<[f64]>) -> Self {
+    /// A store for `shards` shards keeping the last `retain` windows.
+    pub fn new(shards: usize, retain: usize) -> Self {
         Store {
             history: ArcSwap::from_pointee(Vec::new()),
             pending: Mutex::new(Pending::default()),
             shards,
             retain: retain.max(1),
-            quantiles,
         }
     }
 
-    /// Records one shard's rollups for the window `bounds`. Each shard reports each
-    /// window at most once.
-    pub fn publish(&self, bounds: WindowBounds, part: Vec<SeriesRollup>) {
+    /// Records one shard's rollups for the window `bounds`, whose sample rollups
+    /// carry `quantiles` (the same for every shard of a window: a reload changes
+    /// them from a window on). Each shard reports each window at most once.
+    pub fn publish(&self, bounds: WindowBounds, quantiles: Arc<[f64]>, part: Vec<SeriesRollup>) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let window = pending
             .windows
             .entry(bounds.start_unix_ms)
             .or_insert_with(|| PendingWindow {
                 bounds,
+                quantiles,
                 parts: Vec::with_capacity(self.shards),
                 reported: 0,
             });
@@ -81,28 +81,11 @@ impl Store {
         let ready = std::mem::replace(&mut pending.windows, later);
         let mut history: History = (**self.history.load()).clone();
         for window in ready.into_values() {
-            history.push(Arc::new(self.assemble(window)));
+            history.push(Arc::new(assemble(window)));
         }
         let excess = history.len().saturating_sub(self.retain);
         history.drain(..excess);
         self.history.store(Arc::new(history));
-    }
-
-    fn assemble(&self, window: PendingWindow) -> WindowSnapshot {
-        let mut series: Vec<SeriesRollup> = window.parts.into_iter().flatten().collect();
-        series.sort_unstable_by(|a, b| {
-            let (a, b) = (&a.meta, &b.meta);
-            (&a.prom_name, a.kind as u8, &a.prom_labels).cmp(&(
-                &b.prom_name,
-                b.kind as u8,
-                &b.prom_labels,
-            ))
-        });
-        WindowSnapshot {
-            bounds: window.bounds,
-            quantiles: self.quantiles.clone(),
-            series,
-        }
     }
 
     /// The closed windows, oldest first; empty before the first window closes.
@@ -113,6 +96,24 @@ impl Store {
     /// The last closed window.
     pub fn latest(&self) -> Option<Arc<WindowSnapshot>> {
         self.history.load().last().cloned()
+    }
+}
+
+/// The snapshot of a window every shard has reported.
+fn assemble(window: PendingWindow) -> WindowSnapshot {
+    let mut series: Vec<SeriesRollup> = window.parts.into_iter().flatten().collect();
+    series.sort_unstable_by(|a, b| {
+        let (a, b) = (&a.meta, &b.meta);
+        (&a.prom_name, a.kind as u8, &a.prom_labels).cmp(&(
+            &b.prom_name,
+            b.kind as u8,
+            &b.prom_labels,
+        ))
+    });
+    WindowSnapshot {
+        bounds: window.bounds,
+        quantiles: window.quantiles,
+        series,
     }
 }
 
@@ -142,10 +143,10 @@ mod tests {
 
     #[test]
     fn a_window_appears_when_every_shard_has_reported_sorted_by_name() {
-        let store = Store::new(2, 3, Arc::from([0.5]));
-        store.publish(window(0), vec![gauge("b", 1.0)]);
+        let store = Store::new(2, 3);
+        store.publish(window(0), Arc::from([0.5]), vec![gauge("b", 1.0)]);
         assert!(store.latest().is_none());
-        store.publish(window(0), vec![gauge("a", 2.0)]);
+        store.publish(window(0), Arc::from([0.5]), vec![gauge("a", 2.0)]);
         let latest = store.latest().unwrap();
         let names: Vec<&str> = latest.series.iter().map(|s| &*s.meta.name).collect();
         assert_eq!(names, ["a", "b"]);
@@ -153,9 +154,13 @@ mod tests {
 
     #[test]
     fn only_the_last_retain_windows_are_kept() {
-        let store = Store::new(1, 2, Arc::from([0.5]));
+        let store = Store::new(1, 2);
         for start in [0, 10, 20] {
-            store.publish(window(start), vec![gauge("a", start as f64)]);
+            store.publish(
+                window(start),
+                Arc::from([0.5]),
+                vec![gauge("a", start as f64)],
+            );
         }
         let starts: Vec<u64> = store
             .history()
@@ -167,12 +172,12 @@ mod tests {
 
     #[test]
     fn a_window_one_shard_skipped_is_published_when_a_later_one_completes() {
-        let store = Store::new(2, 5, Arc::from([0.5]));
-        store.publish(window(0), vec![gauge("a", 1.0)]);
-        store.publish(window(0), vec![]);
-        store.publish(window(10), vec![gauge("a", 2.0)]);
-        store.publish(window(20), vec![gauge("b", 3.0)]);
-        store.publish(window(20), vec![gauge("a", 4.0)]);
+        let store = Store::new(2, 5);
+        store.publish(window(0), Arc::from([0.5]), vec![gauge("a", 1.0)]);
+        store.publish(window(0), Arc::from([0.5]), vec![]);
+        store.publish(window(10), Arc::from([0.5]), vec![gauge("a", 2.0)]);
+        store.publish(window(20), Arc::from([0.5]), vec![gauge("b", 3.0)]);
+        store.publish(window(20), Arc::from([0.5]), vec![gauge("a", 4.0)]);
         let starts: Vec<u64> = store
             .history()
             .iter()

@@ -175,6 +175,10 @@ pub struct Telemetry {
     pub kernel_backend: OnceLock<Backend>,
     /// The GPU offload of large windows.
     pub gpu: super::GpuStats,
+    /// Whether the last config load (startup or reload) succeeded.
+    pub config_last_reload_success: AtomicBool,
+    /// When the config was last loaded successfully, in unix seconds.
+    pub config_last_reload_success_seconds: FloatGauge,
 }
 
 impl Telemetry {
@@ -188,6 +192,8 @@ impl Telemetry {
             listeners_ready: AtomicBool::new(false),
             kernel_backend: OnceLock::new(),
             gpu: super::GpuStats::default(),
+            config_last_reload_success: AtomicBool::new(true),
+            config_last_reload_success_seconds: FloatGauge::default(),
         }
     }
 

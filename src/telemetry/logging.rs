@@ -3,9 +3,18 @@
 //! `RUST_LOG`, when set, replaces the configured level entirely, so an operator can
 //! turn on `RUST_LOG=tallyd::config=debug` for one module without editing the file.
 
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
 
-use crate::config::{LogFormat, Logging};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::reload::Handle;
+
+use crate::config::{LogFormat, LogLevel, Logging};
+
+/// Replaces the level filter of the installed subscriber.
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// How a reload changes the level, once logging is set up.
+static SET_FILTER: OnceLock<SetFilter> = OnceLock::new();
 
 /// Installs the global subscriber. Call once, before anything logs.
 ///
@@ -19,7 +28,33 @@ pub fn init_logging(logging: &Logging) -> Result<(), Box<dyn std::error::Error +
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match logging.format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => {
+            let builder = builder.with_filter_reloading();
+            keep_handle(builder.reload_handle());
+            builder.try_init()
+        }
+        LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_filter_reloading();
+            keep_handle(builder.reload_handle());
+            builder.try_init()
+        }
+    }
+}
+
+fn keep_handle<S: 'static>(handle: Handle<EnvFilter, S>) {
+    let _ = SET_FILTER.set(Box::new(move |filter| {
+        handle.reload(filter).map_err(|e| e.to_string())
+    }));
+}
+
+/// Applies a reloaded `logging.level`. Returns false, changing nothing, when
+/// `RUST_LOG` decides the level or logging is not set up.
+pub fn set_log_level(level: LogLevel) -> Result<bool, String> {
+    if std::env::var("RUST_LOG").is_ok_and(|d| !d.is_empty()) {
+        return Ok(false);
+    }
+    match SET_FILTER.get() {
+        Some(set) => set(EnvFilter::new(level.as_str())).map(|()| true),
+        None => Ok(false),
     }
 }

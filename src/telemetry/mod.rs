@@ -15,5 +15,5 @@ pub use counters::{
 };
 pub use gpu::{GpuState, GpuStats};
 pub use kernel_drops::udp_kernel_drops;
-pub use logging::init_logging;
+pub use logging::{init_logging, set_log_level};
 pub use transport::Transport;

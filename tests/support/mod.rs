@@ -21,7 +21,9 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// A running daemon.
 pub struct Daemon {
     child: Child,
-    _config: tempfile::NamedTempFile,
+    config: tempfile::NamedTempFile,
+    /// The `listen` keys it was started with, kept by [`Daemon::rewrite_config`].
+    listen: String,
     pub http: SocketAddr,
     pub udp: SocketAddr,
     /// The `ready` log line: every address and path bound.
@@ -41,11 +43,8 @@ impl Daemon {
     /// As [`Daemon::start`], with `listen` (indented `listen` keys, one per line)
     /// added to the listeners.
     pub fn start_listening(listen: &str, extra: &str) -> Daemon {
-        let yaml = format!(
-            "listen:\n  udp: [\"127.0.0.1:0\"]\n  udp_threads: 2\n  http: \"127.0.0.1:0\"\n{listen}\nlogging:\n  level: debug\n  format: json\n{extra}\n"
-        );
         let config = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-        std::fs::write(config.path(), yaml).unwrap();
+        std::fs::write(config.path(), config_text(listen, extra)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tallyd"))
             .arg("--config")
             .arg(config.path())
@@ -89,13 +88,43 @@ impl Daemon {
             udp: addr("udp"),
             ready,
             child,
-            _config: config,
+            config,
+            listen: listen.to_owned(),
             agent,
             logs,
             reader: Some(reader),
         };
         daemon.wait_for("/readyz to answer 200", || daemon.get("/readyz").0 == 200);
         daemon
+    }
+
+    /// Replaces the config file with the same listeners and logging and `extra`
+    /// (for a reload to read).
+    pub fn rewrite_config(&self, extra: &str) {
+        std::fs::write(self.config.path(), config_text(&self.listen, extra)).unwrap();
+    }
+
+    /// Replaces the config file with `text` as it is.
+    pub fn write_config_file(&self, text: &str) {
+        std::fs::write(self.config.path(), text).unwrap();
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) with the pid of a child this test owns.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// POST `path` with an empty body: status and body.
+    pub fn post(&self, path: &str) -> (u16, String) {
+        let mut response = self
+            .agent
+            .post(&format!("http://{}{path}", self.http))
+            .send_empty()
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
     }
 
     /// GET `path`: status and body.
@@ -237,4 +266,12 @@ pub fn sum_of(exposition: &str, name: &str) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The config file of a test daemon: UDP and HTTP on port 0, JSON logs at
+/// debug, `listen` keys added, then `extra`.
+fn config_text(listen: &str, extra: &str) -> String {
+    format!(
+        "listen:\n  udp: [\"127.0.0.1:0\"]\n  udp_threads: 2\n  http: \"127.0.0.1:0\"\n{listen}\nlogging:\n  level: debug\n  format: json\n{extra}\n"
+    )
 }

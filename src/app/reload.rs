@@ -1,0 +1,299 @@
+//! Live reload: SIGHUP and `POST /-/reload` re-read the config file and apply
+//! what can change without losing data.
+//!
+//! Applied from the next window on (every shard switches at the same window,
+//! see `shard::LiveTuning`): `aggregation.quantiles`, `aggregation.histograms`
+//! (series whose bounds change start those buckets afresh),
+//! `aggregation.gauge_sign`, `limits.max_series`, `limits.series_idle_ttl`, and
+//! `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set). Every
+//! other key needs a restart: a change to one is reported (logged and in the
+//! answer) and not applied, so the daemon keeps running as it was started.
+//!
+//! A file that does not load is refused with its error logged, and the running
+//! config stays. `tallyd_config_last_reload_success` and
+//! `tallyd_config_last_reload_success_timestamp_seconds` say how the last
+//! attempt went.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::{self, Config};
+use crate::gpu::Offload;
+use crate::kernels::Kernels;
+use crate::shard::{Clock, LiveTuning, Tuning, Windowing};
+use crate::telemetry::{Telemetry, set_log_level};
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadOutcome {
+    /// Changed keys now in effect (or from the next window on).
+    pub applied: Vec<&'static str>,
+    /// Changed keys that keep their old value until a restart.
+    pub restart_required: Vec<&'static str>,
+}
+
+/// Re-reads the config file on request.
+pub struct Reloader {
+    path: Option<PathBuf>,
+    running: Mutex<Config>,
+    shards: usize,
+    live: Arc<LiveTuning>,
+    windowing: Windowing,
+    clock: Arc<dyn Clock>,
+    kernels: Kernels,
+    offload: Arc<Offload>,
+    telemetry: Arc<Telemetry>,
+}
+
+/// One key of the config: its name, whether it changed, and whether a reload
+/// may apply it.
+struct Key {
+    name: &'static str,
+    changed: bool,
+    live: bool,
+}
+
+impl Reloader {
+    /// A reloader of the file at `path` (none: started on the built-in
+    /// defaults, so there is nothing to re-read), for a daemon running `running`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: Option<PathBuf>,
+        running: Config,
+        shards: usize,
+        live: Arc<LiveTuning>,
+        windowing: Windowing,
+        clock: Arc<dyn Clock>,
+        kernels: Kernels,
+        offload: Arc<Offload>,
+        telemetry: Arc<Telemetry>,
+    ) -> Reloader {
+        telemetry
+            .config_last_reload_success_seconds
+            .set(unix_seconds());
+        Reloader {
+            path,
+            running: Mutex::new(running),
+            shards,
+            live,
+            windowing,
+            clock,
+            kernels,
+            offload,
+            telemetry,
+        }
+    }
+
+    /// Re-reads and applies the file; an error (logged) leaves everything as it was.
+    pub fn reload(&self) -> Result<ReloadOutcome, String> {
+        let result = self.try_reload();
+        self.telemetry
+            .config_last_reload_success
+            .store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        match &result {
+            Ok(outcome) => {
+                self.telemetry
+                    .config_last_reload_success_seconds
+                    .set(unix_seconds());
+                tracing::info!(
+                    applied = %outcome.applied.join(","),
+                    restart_required = %outcome.restart_required.join(","),
+                    "config reloaded"
+                );
+                if !outcome.restart_required.is_empty() {
+                    tracing::warn!(
+                        keys = %outcome.restart_required.join(","),
+                        "config keys changed that need a restart; they keep their running values"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "config reload refused; the running config stays")
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<ReloadOutcome, String> {
+        let Some(path) = &self.path else {
+            return Err("tallyd was started without --config: there is no file to reload".into());
+        };
+        let new = config::load_file(path).map_err(|e| e.to_string())?;
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = compare(&running, &new);
+        let changed = |live: bool| -> Vec<&'static str> {
+            keys.iter()
+                .filter(|k| k.changed && k.live == live)
+                .map(|k| k.name)
+                .collect()
+        };
+        let outcome = ReloadOutcome {
+            applied: changed(true),
+            restart_required: changed(false),
+        };
+        // The running config takes the keys a reload applies, and only those.
+        running.aggregation.quantiles = new.aggregation.quantiles.clone();
+        running.aggregation.histograms = new.aggregation.histograms.clone();
+        running.aggregation.gauge_sign = new.aggregation.gauge_sign;
+        running.limits.max_series = new.limits.max_series;
+        running.limits.series_idle_ttl = new.limits.series_idle_ttl;
+        running.logging.level = new.logging.level;
+        running.gpu = new.gpu;
+
+        let next_window = self
+            .windowing
+            .containing(self.clock.now_unix_ms())
+            .end_unix_ms;
+        self.live
+            .publish(Tuning::from_config(&running, self.shards), next_window);
+        let quantiles: Vec<f64> = running.aggregation.quantiles.iter().collect();
+        self.offload
+            .reconfigure(&running.gpu, self.kernels, quantiles);
+        if set_log_level(running.logging.level)? {
+            tracing::debug!(level = running.logging.level.as_str(), "log level set");
+        }
+        Ok(outcome)
+    }
+}
+
+/// Every key of the file, compared.
+fn compare(old: &Config, new: &Config) -> Vec<Key> {
+    let key = |name, changed, live| Key {
+        name,
+        changed,
+        live,
+    };
+    vec![
+        key("listen", old.listen != new.listen, false),
+        key("shards", old.shards != new.shards, false),
+        key(
+            "window.interval",
+            old.window.interval != new.window.interval,
+            false,
+        ),
+        key(
+            "window.retain",
+            old.window.retain != new.window.retain,
+            false,
+        ),
+        key(
+            "aggregation.quantiles",
+            old.aggregation.quantiles != new.aggregation.quantiles,
+            true,
+        ),
+        key(
+            "aggregation.histograms",
+            old.aggregation.histograms != new.aggregation.histograms,
+            true,
+        ),
+        key(
+            "aggregation.gauge_sign",
+            old.aggregation.gauge_sign != new.aggregation.gauge_sign,
+            true,
+        ),
+        key(
+            "aggregation.kernel",
+            old.aggregation.kernel != new.aggregation.kernel,
+            false,
+        ),
+        key(
+            "limits.max_series",
+            old.limits.max_series != new.limits.max_series,
+            true,
+        ),
+        key(
+            "limits.series_idle_ttl",
+            old.limits.series_idle_ttl != new.limits.series_idle_ttl,
+            true,
+        ),
+        key(
+            "limits.max_datagram_bytes",
+            old.limits.max_datagram_bytes != new.limits.max_datagram_bytes,
+            false,
+        ),
+        key(
+            "limits.queue_wait",
+            old.limits.queue_wait != new.limits.queue_wait,
+            false,
+        ),
+        key(
+            "logging.level",
+            old.logging.level != new.logging.level,
+            true,
+        ),
+        key(
+            "logging.format",
+            old.logging.format != new.logging.format,
+            false,
+        ),
+        key("gpu.mode", old.gpu.mode != new.gpu.mode, true),
+        key(
+            "gpu.min_window_samples",
+            old.gpu.min_window_samples != new.gpu.min_window_samples,
+            true,
+        ),
+    ]
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_the_file_is_compared() {
+        // A key added to the config must be classified here: the YAML of the
+        // defaults names every leaf, and each must map to a compared key.
+        let yaml = Config::default().to_yaml();
+        let names: Vec<&str> = compare(&Config::default(), &Config::default())
+            .iter()
+            .map(|k| k.name)
+            .collect();
+        let mut section = "";
+        for line in yaml
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('-'))
+        {
+            let indent = line.len() - line.trim_start().len();
+            let name = line.trim().split(':').next().unwrap();
+            if indent == 0 {
+                section = name;
+                if line.trim_end().ends_with(':') {
+                    continue;
+                }
+                assert!(
+                    names.contains(&name),
+                    "top-level key {name} is not compared"
+                );
+            } else if indent == 2 && section != "listen" {
+                let full = format!("{section}.{name}");
+                assert!(names.contains(&full.as_str()), "key {full} is not compared");
+            }
+        }
+    }
+
+    #[test]
+    fn changes_are_sorted_into_applied_and_restart_required() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.limits.max_series = std::num::NonZeroU64::new(5).unwrap();
+        new.window.retain = std::num::NonZeroU32::new(7).unwrap();
+        let changed: Vec<(&str, bool)> = compare(&old, &new)
+            .iter()
+            .filter(|k| k.changed)
+            .map(|k| (k.name, k.live))
+            .collect();
+        assert_eq!(
+            changed,
+            vec![("window.retain", false), ("limits.max_series", true)]
+        );
+    }
+}
