@@ -73,7 +73,7 @@ fn gpu_flush(gpu: &mut GpuKernels, values: &[f64], offsets: &[usize]) -> Vec<f64
 }
 
 fn flush(c: &mut Criterion) {
-    let mut gpu = match GpuKernels::open(Duration::from_secs(600)) {
+    let mut gpu = match GpuKernels::open(Duration::from_secs(600), true) {
         Ok(gpu) => {
             eprintln!("GPU: {}", gpu.adapter());
             Some(gpu)

@@ -50,8 +50,9 @@ pub const REQUIRED: wgpu::Features = wgpu::Features::SHADER_F64.union(wgpu::Feat
 
 impl Gpu {
     /// Opens the first Vulkan adapter (a discrete GPU preferred) that has
-    /// [`REQUIRED`], with the adapter's own limits.
-    pub fn open() -> Result<Gpu, Unavailable> {
+    /// [`REQUIRED`], with the adapter's own limits; a software adapter only
+    /// when `allow_software`.
+    pub fn open(allow_software: bool) -> Result<Gpu, Unavailable> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::VULKAN,
             ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -65,6 +66,9 @@ impl Gpu {
         let name = format!("{} ({} {})", info.name, info.driver, info.driver_info)
             .trim_end_matches(" ()")
             .to_owned();
+        if info.device_type == wgpu::DeviceType::Cpu && !allow_software {
+            return Err(Unavailable::SoftwareOnly { adapter: name });
+        }
         let missing = REQUIRED - adapter.features();
         if !missing.is_empty() {
             return Err(Unavailable::MissingFeatures {

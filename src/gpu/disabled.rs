@@ -13,7 +13,7 @@ pub struct GpuKernels(Infallible);
 
 impl GpuKernels {
     /// Always [`Unavailable::NotBuilt`].
-    pub fn open(_timeout: Duration) -> Result<GpuKernels, Unavailable> {
+    pub fn open(_timeout: Duration, _allow_software: bool) -> Result<GpuKernels, Unavailable> {
         Err(Unavailable::NotBuilt)
     }
 

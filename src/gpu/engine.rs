@@ -131,10 +131,10 @@ impl Params {
 }
 
 impl GpuKernels {
-    /// Opens the adapter and builds the pipelines; `timeout` bounds every wait
-    /// on the device.
-    pub fn open(timeout: Duration) -> Result<GpuKernels, Unavailable> {
-        let gpu = Gpu::open()?;
+    /// Opens the adapter (a software one only when `allow_software`) and builds
+    /// the pipelines; `timeout` bounds every wait on the device.
+    pub fn open(timeout: Duration, allow_software: bool) -> Result<GpuKernels, Unavailable> {
+        let gpu = Gpu::open(allow_software)?;
         let pipelines = Pipelines::new(&gpu.device);
         if let Some(fault) = gpu.faults.take() {
             return Err(Unavailable::DeviceRefused {

@@ -10,7 +10,8 @@
 //! - `force` opens and probes before the daemon serves, then sends every
 //!   window to the GPU.
 //!
-//! No adapter is a logged fallback to the CPU, never an error. A window the
+//! No adapter is a logged fallback to the CPU, never an error. `auto` skips a
+//! software adapter (Mesa's lavapipe) without probing it. A window the
 //! GPU fails (device lost, timeout, mapping error) is re-run on the CPU by
 //! the caller and counted; after [`MAX_CONSECUTIVE_FAILURES`] failures in a
 //! row the GPU is dropped for good, with an error in the log.
@@ -123,7 +124,10 @@ impl Offload {
     /// Opens the adapter and probes it; logs either way.
     fn bring_up(&self, kernels: Kernels, quantiles: &[f64]) {
         let stats = &self.telemetry.gpu;
-        let mut engine = match GpuKernels::open(DEVICE_TIMEOUT) {
+        // A software adapter shares the cores with the CPU kernels and never
+        // wins the 5x rule: only `force` (tests, checks) uses one.
+        let allow_software = self.mode() == GpuMode::Force;
+        let mut engine = match GpuKernels::open(DEVICE_TIMEOUT, allow_software) {
             Ok(engine) => engine,
             Err(reason) => {
                 stats.set_state(GpuState::Unavailable);

@@ -23,7 +23,7 @@ use crate::kernels::tests::{
 /// `None` with a loud line when there is no adapter.
 fn engine() -> Option<MutexGuard<'static, GpuKernels>> {
     static ENGINE: OnceLock<Option<Mutex<GpuKernels>>> = OnceLock::new();
-    let engine = ENGINE.get_or_init(|| match GpuKernels::open(Duration::from_secs(120)) {
+    let engine = ENGINE.get_or_init(|| match GpuKernels::open(Duration::from_secs(120), true) {
         Ok(engine) => {
             eprintln!("GPU tests run on {}", engine.adapter());
             Some(Mutex::new(engine))

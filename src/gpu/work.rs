@@ -17,6 +17,13 @@ pub enum Unavailable {
     /// No Vulkan adapter at all (no driver, or no device).
     #[error("no GPU adapter: no Vulkan device was found")]
     NoAdapter,
+    /// The only adapter runs on the CPU (such as Mesa's lavapipe), which `auto`
+    /// does not use: it cannot beat the CPU kernels it shares the cores with.
+    #[error("GPU adapter {adapter} is a software rasteriser (only gpu.mode: force uses one)")]
+    SoftwareOnly {
+        /// The adapter's name and driver.
+        adapter: String,
+    },
     /// The adapter lacks a feature the kernels need.
     #[error("GPU adapter {adapter} lacks {missing} (needs SHADER_F64 and SHADER_INT64)")]
     MissingFeatures {
