@@ -29,6 +29,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// GET /healthz from a running tallyd; exit 0 when it answers 200 (for
+    /// container health checks, where no curl exists).
+    Healthcheck {
+        /// The HTTP address (listen.http).
+        #[arg(long, default_value = "127.0.0.1:9102")]
+        addr: String,
+    },
     /// Validate a config file and print the effective config; exit 1 if it is invalid.
     CheckConfig {
         /// The file to check.
@@ -43,6 +50,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::Healthcheck { addr }) => {
+            match tallyd::http::probe(&addr, "/healthz", std::time::Duration::from_secs(3)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("unhealthy: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => run(cli.config.as_deref()),
     }
 }

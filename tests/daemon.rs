@@ -512,3 +512,25 @@ fn reload_applies_new_quantiles_from_a_window_on_and_refuses_a_broken_file() {
     );
     assert!(daemon.sample("tallyd_config_last_reload_success_timestamp_seconds") > Some(1.7e9));
 }
+
+#[test]
+fn healthcheck_command_passes_against_a_live_daemon_and_fails_without_one() {
+    let daemon = Daemon::start("");
+    let healthcheck = |addr: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tallyd"))
+            .args(["healthcheck", "--addr", addr])
+            .output()
+            .expect("tallyd runs")
+    };
+    let live = healthcheck(&daemon.http.to_string());
+    assert!(live.status.success(), "{live:?}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let dead = healthcheck(&nobody);
+    assert!(!dead.status.success());
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).contains("unhealthy"),
+        "{dead:?}"
+    );
+}
