@@ -65,7 +65,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         settings.tuning.series.quantiles.to_vec(),
         telemetry.clone(),
     );
-    settings.offload = Some(offload.clone());
+    settings.offload = Some(offload);
     let store = Arc::new(Store::new(shards, config.window.retain.get() as usize));
     let context = ShardContext {
         store: store.clone(),
@@ -86,17 +86,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     let http_addr = http_listener.local_addr()?;
     let pipeline = Pipeline::start(&config, context.clone(), &telemetry)?;
 
-    let reloader = Arc::new(Reloader::new(
-        path,
-        config.clone(),
-        shards,
-        context.settings.live.clone(),
-        context.windowing,
-        context.clock.clone(),
-        kernels,
-        offload,
-        telemetry.clone(),
-    ));
+    let reloader = Arc::new(Reloader::new(path, config.clone(), context.clone()));
     let mut http_state = HttpState::new(store, telemetry.clone());
     let hook = reloader.clone();
     http_state.reload = Some(Box::new(move || {

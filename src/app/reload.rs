@@ -15,16 +15,14 @@
 //! attempt went.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::config::{self, Config};
-use crate::gpu::Offload;
-use crate::kernels::Kernels;
-use crate::shard::{Clock, LiveTuning, Tuning, Windowing};
-use crate::telemetry::{Telemetry, set_log_level};
+use crate::shard::{ShardContext, Tuning};
+use crate::telemetry::set_log_level;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,13 +37,8 @@ pub struct ReloadOutcome {
 pub struct Reloader {
     path: Option<PathBuf>,
     running: Mutex<Config>,
-    shards: usize,
-    live: Arc<LiveTuning>,
-    windowing: Windowing,
-    clock: Arc<dyn Clock>,
-    kernels: Kernels,
-    offload: Arc<Offload>,
-    telemetry: Arc<Telemetry>,
+    /// The shards' settings, windowing, clock and telemetry.
+    context: ShardContext,
 }
 
 /// One key of the config: its name, whether it changed, and whether a reload
@@ -58,44 +51,30 @@ struct Key {
 
 impl Reloader {
     /// A reloader of the file at `path` (none: started on the built-in
-    /// defaults, so there is nothing to re-read), for a daemon running `running`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        path: Option<PathBuf>,
-        running: Config,
-        shards: usize,
-        live: Arc<LiveTuning>,
-        windowing: Windowing,
-        clock: Arc<dyn Clock>,
-        kernels: Kernels,
-        offload: Arc<Offload>,
-        telemetry: Arc<Telemetry>,
-    ) -> Reloader {
-        telemetry
+    /// defaults, so there is nothing to re-read), for a daemon running `running`
+    /// with the shards of `context`.
+    pub fn new(path: Option<PathBuf>, running: Config, context: ShardContext) -> Reloader {
+        context
+            .telemetry
             .config_last_reload_success_seconds
             .set(unix_seconds());
         Reloader {
             path,
             running: Mutex::new(running),
-            shards,
-            live,
-            windowing,
-            clock,
-            kernels,
-            offload,
-            telemetry,
+            context,
         }
     }
 
     /// Re-reads and applies the file; an error (logged) leaves everything as it was.
     pub fn reload(&self) -> Result<ReloadOutcome, String> {
         let result = self.try_reload();
-        self.telemetry
+        let telemetry = &self.context.telemetry;
+        telemetry
             .config_last_reload_success
             .store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
         match &result {
             Ok(outcome) => {
-                self.telemetry
+                telemetry
                     .config_last_reload_success_seconds
                     .set(unix_seconds());
                 tracing::info!(
@@ -143,15 +122,17 @@ impl Reloader {
         running.logging.level = new.logging.level;
         running.gpu = new.gpu;
 
-        let next_window = self
-            .windowing
-            .containing(self.clock.now_unix_ms())
-            .end_unix_ms;
-        self.live
-            .publish(Tuning::from_config(&running, self.shards), next_window);
-        let quantiles: Vec<f64> = running.aggregation.quantiles.iter().collect();
-        self.offload
-            .reconfigure(&running.gpu, self.kernels, quantiles);
+        let context = &self.context;
+        let now = context.clock.now_unix_ms();
+        let next_window = context.windowing.containing(now).end_unix_ms;
+        // `shards` needs a restart, so the running value is the started one.
+        let shards = running.shards.resolve().get();
+        let tuning = Tuning::from_config(&running, shards);
+        context.settings.live.publish(tuning, next_window);
+        if let Some(offload) = &context.settings.offload {
+            let quantiles: Vec<f64> = running.aggregation.quantiles.iter().collect();
+            offload.reconfigure(&running.gpu, context.settings.kernels, quantiles);
+        }
         if set_log_level(running.logging.level)? {
             tracing::debug!(level = running.logging.level.as_str(), "log level set");
         }

@@ -319,27 +319,39 @@ impl GpuKernels {
                 label: Some("tallyd kernels"),
                 timestamp_writes: None,
             });
+            // One bind group per kernel and chunk, made on first use: a
+            // radix group dispatches the same pair many times.
+            let mut bind_groups: Vec<(Kernel, usize, wgpu::BindGroup)> = Vec::new();
             for command in &commands {
-                let bind_group = self.pipelines.bind_group(
-                    device,
-                    command.kernel,
-                    &BindingBuffers {
-                        params: b.params.buffer(),
-                        values: b.chunks[command.chunk].buffer(),
-                        tiles: b.tiles.buffer(),
-                        partials: b.partials.buffer(),
-                        bounds: b.bounds.buffer(),
-                        bucket_counts: b.bucket_counts.buffer(),
-                        jobs: b.jobs.buffer(),
-                        ranks: b.ranks.buffer(),
-                        small_results: b.small_results.buffer(),
-                        large_tiles: b.large_tiles.buffer(),
-                        states: b.states.buffer(),
-                        histograms: b.histograms.buffer(),
-                    },
-                );
+                let key = (command.kernel, command.chunk);
+                let index = match bind_groups.iter().position(|(k, c, _)| (*k, *c) == key) {
+                    Some(index) => index,
+                    None => {
+                        let group = self.pipelines.bind_group(
+                            device,
+                            command.kernel,
+                            &BindingBuffers {
+                                params: b.params.buffer(),
+                                values: b.chunks[command.chunk].buffer(),
+                                tiles: b.tiles.buffer(),
+                                partials: b.partials.buffer(),
+                                bounds: b.bounds.buffer(),
+                                bucket_counts: b.bucket_counts.buffer(),
+                                jobs: b.jobs.buffer(),
+                                ranks: b.ranks.buffer(),
+                                small_results: b.small_results.buffer(),
+                                large_tiles: b.large_tiles.buffer(),
+                                states: b.states.buffer(),
+                                histograms: b.histograms.buffer(),
+                            },
+                        );
+                        bind_groups.push((command.kernel, command.chunk, group));
+                        bind_groups.len() - 1
+                    }
+                };
+                let bind_group = &bind_groups[index].2;
                 pass.set_pipeline(self.pipelines.pipeline(command.kernel));
-                pass.set_bind_group(0, &bind_group, &[command.params]);
+                pass.set_bind_group(0, bind_group, &[command.params]);
                 let (x, y) = grid(command.workgroups);
                 pass.dispatch_workgroups(x, y, 1);
             }
@@ -424,10 +436,10 @@ impl GpuKernels {
         if ranks == 0 {
             return commands;
         }
-        for jobs in runs(part.small_jobs.len() as u32, u32::MAX / 2) {
+        let jobs = part.small_jobs.len() as u32;
+        if jobs > 0 {
             let params = Params {
-                first: jobs.start,
-                count: jobs.len() as u32,
+                count: jobs,
                 rank_count: ranks,
                 ..Params::default()
             };
@@ -436,7 +448,7 @@ impl GpuKernels {
                 Kernel::SelectSmall,
                 0,
                 tables.push_params(params.words()),
-                jobs.len() as u32,
+                jobs,
             ));
         }
         let group_size = self.group_size(ranks);
