@@ -10,9 +10,9 @@ use tallyd::codec::{Decoder, Message};
 use tallyd::config::Config;
 use tallyd::kernels::Kernels;
 use tallyd::shard::{
-    Batch, BatchPool, Completion, FlushScratch, Router, ShardSettings, ShardState, WindowBounds,
-    WindowSamples,
+    Batch, BatchPool, Completion, FlushScratch, Router, ShardSettings, ShardState, WindowSamples,
 };
+use tallyd::store::WindowBounds;
 use tallyd::telemetry::{LocalTally, Telemetry};
 use tallyd::workload::{Generator, Spec};
 

@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::series::Segment;
-use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
 use crate::gpu::{Offload, Outputs, Request};
 use crate::kernels::{Kernels, Moments};
+use crate::store::WindowBounds;
 use crate::store::{Rollup, SampleRollup, SeriesRollup};
 
 /// Samples gathered before the segmented kernels run over them.

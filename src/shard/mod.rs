@@ -27,7 +27,7 @@ pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};
 pub use thread::{ShardContext, spawn_shard};
 pub use tuning::{LiveTuning, Tuning};
-pub use window::{WindowBounds, Windowing};
+pub use window::Windowing;
 pub use window_samples::WindowSamples;
 
 #[cfg(test)]

@@ -22,13 +22,13 @@ use super::flush::ClosedWindow;
 use super::key_map::IdentityHasher;
 use super::series::{Series, State};
 use super::tuning::{LiveTuning, Tuning};
-use super::window::WindowBounds;
 use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
 use crate::config::Config;
 use crate::gpu::Offload;
 use crate::kernels::Kernels;
 use crate::series::{SeriesKey, SeriesMeta};
+use crate::store::WindowBounds;
 use crate::telemetry::{DropReason, Telemetry};
 
 /// Everything a shard needs to know from the config.

@@ -7,7 +7,7 @@ use crate::codec::{Decoder, Message, MetricType};
 use crate::config::Config;
 use crate::kernels::Kernels;
 use crate::series::KeyHasher;
-use crate::store::{Rollup, SeriesRollup};
+use crate::store::{Rollup, SeriesRollup, WindowBounds};
 use crate::telemetry::{DropReason, Telemetry};
 
 const WINDOW: WindowBounds = WindowBounds {

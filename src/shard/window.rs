@@ -7,14 +7,7 @@
 
 use std::time::Duration;
 
-/// The half-open span `[start_unix_ms, end_unix_ms)` of one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WindowBounds {
-    /// First millisecond in the window.
-    pub start_unix_ms: u64,
-    /// First millisecond after the window.
-    pub end_unix_ms: u64,
-}
+use crate::store::WindowBounds;
 
 /// Cuts time into windows of one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,18 +41,6 @@ impl Windowing {
     /// Time from `unix_ms` until the window holding it closes (never zero).
     pub const fn until_close(&self, unix_ms: u64) -> Duration {
         Duration::from_millis(self.containing(unix_ms).end_unix_ms - unix_ms)
-    }
-}
-
-impl WindowBounds {
-    /// True once the window has ended at time `unix_ms`.
-    pub const fn is_closed_at(&self, unix_ms: u64) -> bool {
-        unix_ms >= self.end_unix_ms
-    }
-
-    /// The window's length in seconds, for per-second rates.
-    pub fn seconds(&self) -> f64 {
-        (self.end_unix_ms - self.start_unix_ms) as f64 / 1000.0
     }
 }
 

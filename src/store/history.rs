@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use super::WindowBounds;
 use super::snapshot::{SeriesRollup, WindowSnapshot};
-use crate::shard::WindowBounds;
 
 /// Closed windows, oldest first.
 pub type History = Vec<Arc<WindowSnapshot>>;

@@ -3,8 +3,10 @@
 //! Shards publish, HTTP handlers read. Readers never take a lock that a shard
 //! holds, and a snapshot never changes once published.
 
+mod bounds;
 mod history;
 mod snapshot;
 
+pub use bounds::WindowBounds;
 pub use history::{History, Store};
 pub use snapshot::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowSnapshot};

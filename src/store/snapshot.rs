@@ -14,8 +14,8 @@
 
 use std::sync::Arc;
 
+use super::WindowBounds;
 use crate::series::SeriesMeta;
-use crate::shard::WindowBounds;
 
 /// Rollups of one closed window, across all shards.
 #[derive(Debug, Clone)]
