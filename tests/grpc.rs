@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use serde_json::Value;
 use support::{Daemon, in_one_window, sample_in};
-use tallyd::grpc::proto::ingest_client::IngestClient;
-use tallyd::grpc::proto::{Batch, Metric, MetricType, PushSummary};
+use tallyd::ingest::proto::ingest_client::IngestClient;
+use tallyd::ingest::proto::{Batch, Metric, MetricType, PushSummary};
 
 const SHORT_WINDOWS: &str = "window: { interval: 500ms, retain: 100 }";
 

@@ -1,14 +1,14 @@
 //! Bringing the daemon up and down: the one place that sees every component.
 //!
 //! `app` owns start-up order and shutdown order; components never start each other.
-//! Up: logging, store, shards and receivers (`pipeline`), the HTTP listener, then
-//! readiness. Down, on SIGTERM or SIGINT: receivers stop, shards drain their
+//! Up: logging, store, shards, then ingest (`ingest::start`, fed through one
+//! `Inlet` into the shard queues), the HTTP listener, then readiness. Down, on
+//! SIGTERM or SIGINT: ingest stops (`Ingest::stop`), the shards drain their
 //! queues and publish the open window, then HTTP stops and the process exits 0.
 //! SIGHUP (and `POST /-/reload`) re-reads the config file ([`Reloader`]).
 //! Errors here are `anyhow`, since they end the process with a message for the
 //! operator rather than being handled.
 
-mod pipeline;
 mod reload;
 
 use std::path::PathBuf;
@@ -22,12 +22,14 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::Config;
 use crate::gpu::Offload;
 use crate::http::{HttpState, serve};
+use crate::ingest::{self, Inlet};
 use crate::kernels::{Backend, Kernels};
-use crate::shard::{BatchPool, ShardContext, ShardSettings, SystemClock, Windowing};
+use crate::shard::{
+    BatchPool, QUEUE_BATCHES, ShardContext, ShardSettings, Shards, SystemClock, Windowing,
+};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
-pub use pipeline::{Pipeline, QUEUE_BATCHES};
 pub use reload::{ReloadOutcome, Reloader};
 
 /// Runs the daemon with `config` (read from `path`, which SIGHUP and
@@ -84,7 +86,16 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         .await
         .with_context(|| format!("cannot bind HTTP {http_addr} (listen.http)"))?;
     let http_addr = http_listener.local_addr()?;
-    let pipeline = Pipeline::start(&config, context.clone(), &telemetry)?;
+    let (shard_threads, queues) = Shards::start(&context).context("cannot start a shard thread")?;
+    let inlet = Inlet::new(queues, context.pool.clone(), telemetry.clone());
+    let ingest = match ingest::start(&config, inlet) {
+        Ok(ingest) => ingest,
+        Err(err) => {
+            // The inlet is gone with the failed start: the shards end.
+            shard_threads.join();
+            return Err(err.into());
+        }
+    };
 
     let reloader = Arc::new(Reloader::new(path, config.clone(), context.clone()));
     let mut http_state = HttpState::new(store, telemetry.clone());
@@ -98,7 +109,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     let http = tokio::spawn(serve(http_listener, state, http_stopped));
 
     telemetry.listeners_ready.store(true, Ordering::Release);
-    let bound = &pipeline.bound;
+    let bound = &ingest.bound;
     let join = |addrs: &[std::net::SocketAddr]| {
         addrs
             .iter()
@@ -132,9 +143,12 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     };
     tracing::info!(signal, "stopping: closing the open window");
     telemetry.listeners_ready.store(false, Ordering::Release);
-    tokio::task::spawn_blocking(move || pipeline.stop())
-        .await
-        .context("shutdown of the pipeline failed")?;
+    tokio::task::spawn_blocking(move || {
+        ingest.stop();
+        shard_threads.join();
+    })
+    .await
+    .context("shutdown of ingest and the shards failed")?;
     let _ = stop_http.send(true);
     let _ = http.await;
     tracing::info!("stopped");

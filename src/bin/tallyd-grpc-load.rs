@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use tallyd::grpc::proto::ingest_client::IngestClient;
-use tallyd::grpc::proto::{Batch, Metric, MetricType};
+use tallyd::ingest::proto::ingest_client::IngestClient;
+use tallyd::ingest::proto::{Batch, Metric, MetricType};
 use tokio::task::JoinSet;
 
 /// Push load to tallyd's gRPC ingest API.

@@ -55,6 +55,10 @@ pub struct Listen {
     /// traffic at 10M lines/s, enough to ride out a window flush. Above the
     /// `net.core.rmem_max` sysctl it needs `CAP_NET_ADMIN`; the size obtained is logged.
     pub udp_recv_buffer: ByteSize,
+    /// Worker threads of the async runtime that serves TCP, Unix stream and gRPC
+    /// connections. Default `auto`: one per core. Started only when one of those
+    /// listeners is configured.
+    pub stream_threads: ThreadCount,
     /// Newline-delimited StatsD over TCP. Default: off.
     pub tcp: AddrList,
     /// Path of a DogStatsD Unix datagram socket. Default: off.
@@ -75,6 +79,7 @@ impl Default for Listen {
             udp: AddrList::from(SocketAddr::new(LOCALHOST, 8125)),
             udp_threads: ThreadCount::Auto,
             udp_recv_buffer: ByteSize::new(16 << 20),
+            stream_threads: ThreadCount::Auto,
             tcp: AddrList::default(),
             unix_datagram: None,
             unix_stream: None,

@@ -45,6 +45,31 @@ impl Format {
     }
 }
 
+/// The type a family is declared with (`# TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyType {
+    /// A monotonic total; samples end in `_total`.
+    Counter,
+    /// A value.
+    Gauge,
+    /// Quantiles with `_sum` and `_count`.
+    Summary,
+    /// Cumulative buckets with `_sum` and `_count`.
+    Histogram,
+}
+
+impl FamilyType {
+    /// The word on the `# TYPE` line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FamilyType::Counter => "counter",
+            FamilyType::Gauge => "gauge",
+            FamilyType::Summary => "summary",
+            FamilyType::Histogram => "histogram",
+        }
+    }
+}
+
 /// Appends a sample value as the text formats spell it.
 pub fn write_value(out: &mut String, value: f64) {
     if value.is_nan() {
@@ -73,8 +98,8 @@ impl<'a> Writer<'a> {
     /// Writes the `# HELP` (when `help` is not empty) and `# TYPE` lines of a family.
     /// `base` is the name without `_total`; counters get the suffix in the 0.0.4
     /// format, where the family is named like its sample.
-    pub fn family(&mut self, base: &str, kind: &str, help: &str) {
-        let total = if kind == "counter" && self.format == Format::Prometheus {
+    pub fn family(&mut self, base: &str, kind: FamilyType, help: &str) {
+        let total = if kind == FamilyType::Counter && self.format == Format::Prometheus {
             "_total"
         } else {
             ""
@@ -82,7 +107,7 @@ impl<'a> Writer<'a> {
         if !help.is_empty() {
             let _ = writeln!(self.out, "# HELP {base}{total} {help}");
         }
-        let _ = writeln!(self.out, "# TYPE {base}{total} {kind}");
+        let _ = writeln!(self.out, "# TYPE {base}{total} {}", kind.as_str());
     }
 
     /// Writes one sample line: `{name}{suffix}{labels,extra} value`.
@@ -136,12 +161,12 @@ fn escape_help(out: &mut String, text: &str) {
 }
 
 /// The Prometheus type of a series: sampled series are histograms when buckets apply.
-fn type_name(series: &SeriesRollup) -> &'static str {
+fn family_type(series: &SeriesRollup) -> FamilyType {
     match &series.rollup {
-        Rollup::Counter { .. } => "counter",
-        Rollup::Gauge { .. } | Rollup::Set { .. } => "gauge",
-        Rollup::Samples(s) if s.buckets.is_some() => "histogram",
-        Rollup::Samples(_) => "summary",
+        Rollup::Counter { .. } => FamilyType::Counter,
+        Rollup::Gauge { .. } | Rollup::Set { .. } => FamilyType::Gauge,
+        Rollup::Samples(s) if s.buckets.is_some() => FamilyType::Histogram,
+        Rollup::Samples(_) => FamilyType::Summary,
     }
 }
 
@@ -170,10 +195,10 @@ pub fn write_snapshot(w: &mut Writer<'_>, snapshot: &WindowSnapshot) -> u64 {
     let quantile_labels = &quantile_labels[..];
     let mut conflicts = 0;
     let mut help = String::new();
-    let mut previous: Option<(&str, &str, &str)> = None;
+    let mut previous: Option<(&str, FamilyType, &str)> = None;
     for series in &snapshot.series {
         let family = family_name(series);
-        let kind = type_name(series);
+        let kind = family_type(series);
         let labels = &*series.meta.prom_labels;
         match previous {
             Some((f, k, l)) if f == family && (k != kind || l == labels) => {

@@ -24,9 +24,9 @@ use tokio::sync::watch;
 
 use super::exposition::{Format, Writer, write_snapshot};
 use super::rollups::{self, Query};
-use super::self_metrics::{ScrapeFacts, write_self_metrics};
+use super::self_metrics::write_self_metrics;
 use crate::store::Store;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ScrapeFacts, Telemetry};
 
 /// Re-reads the config: what changed as JSON, or why the file was refused.
 pub type ReloadHook = Box<dyn Fn() -> Result<serde_json::Value, String> + Send + Sync>;

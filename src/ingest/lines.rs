@@ -17,12 +17,12 @@ pub fn ingest_buffer(decoder: &Decoder, buf: &[u8], router: &mut Router, tally: 
         match message {
             Ok(Message::Metric(metric)) => {
                 if router.route(&metric, tally).is_err() {
-                    tally.rejected[RejectReason::TooLong.index()] += 1;
+                    tally.reject(RejectReason::TooLong, 1);
                 }
             }
             Ok(Message::Event(_)) => tally.events += 1,
             Ok(Message::ServiceCheck(_)) => tally.service_checks += 1,
-            Err(err) => tally.rejected[err.reason.index()] += 1,
+            Err(err) => tally.reject(err.reason, 1),
         }
     }
 }

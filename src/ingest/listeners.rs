@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::stream::{ByteStream, StreamContext, serve_connection};
+use super::stream::{ByteStream, StreamSource, serve_connection};
 
 /// Pause after a failed accept, so that running out of descriptors does not spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -47,7 +47,7 @@ impl StreamListener for UnixListener {
 /// Accepts connections until `stop` is cancelled, serving each on `tracker`.
 pub async fn accept_loop<L: StreamListener>(
     listener: L,
-    context: StreamContext,
+    source: StreamSource,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -58,12 +58,12 @@ pub async fn accept_loop<L: StreamListener>(
         };
         match accepted {
             Ok(stream) => {
-                tracker.spawn(serve_connection(stream, context.clone(), stop.clone()));
+                tracker.spawn(serve_connection(stream, source.clone(), stop.clone()));
             }
             Err(err) => {
                 tracing::warn!(
                     error = %err,
-                    transport = context.transport.as_str(),
+                    transport = source.transport.as_str(),
                     "accept failed; retrying"
                 );
                 tokio::select! {

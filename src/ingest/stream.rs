@@ -13,18 +13,17 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
 use tokio_util::sync::CancellationToken;
 
+use super::Inlet;
 use super::framing::LineFramer;
 use super::lines::ingest_buffer;
 use super::udp::FLUSH_AFTER;
 use crate::codec::{Decoder, RejectReason};
-use crate::shard::{Batch, BatchPool, Overflow, Router};
-use crate::telemetry::{ConnectionGuard, LocalTally, Telemetry, Transport};
+use crate::shard::{Overflow, Router};
+use crate::telemetry::{ConnectionGuard, LocalTally, Transport};
 
 /// Reads taken before the connection's tallies are added to the shared counters.
 const PUBLISH_EVERY_READS: u32 = 64;
@@ -58,29 +57,26 @@ impl ByteStream for tokio::net::UnixStream {
     }
 }
 
-/// What every connection of one listener shares.
+/// What every connection of one listener shares: the inlet, which transport the
+/// listener is, and the longest line it accepts.
 #[derive(Clone)]
-pub struct StreamContext {
-    /// The shard queues.
-    pub queues: Vec<Sender<Batch>>,
-    /// Recycled batches.
-    pub pool: BatchPool,
-    /// Longest line accepted (`limits.max_datagram_bytes`).
-    pub max_line: usize,
-    /// Counters.
-    pub telemetry: Arc<Telemetry>,
+pub struct StreamSource {
+    /// Into the shards.
+    pub inlet: Inlet,
     /// Which transport the listener is.
     pub transport: Transport,
+    /// Longest line accepted (`limits.max_datagram_bytes`).
+    pub max_line: usize,
 }
 
 /// Reads `stream` until it closes, fails, or `stop` is cancelled.
 pub async fn serve_connection<S: ByteStream>(
     stream: S,
-    context: StreamContext,
+    source: StreamSource,
     stop: CancellationToken,
 ) {
-    let _open = ConnectionGuard::new(context.telemetry.clone(), context.transport);
-    let mut connection = Connection::new(context);
+    let _open = ConnectionGuard::new(source.inlet.telemetry().clone(), source.transport);
+    let mut connection = Connection::new(source);
     loop {
         match stream.try_read(connection.framer.spare()) {
             Ok(0) => break,
@@ -117,21 +113,19 @@ struct Connection {
     /// When the oldest line in a partial batch arrived.
     pending_since: Option<Instant>,
     reads_unpublished: u32,
-    context: StreamContext,
+    source: StreamSource,
 }
 
 impl Connection {
-    fn new(context: StreamContext) -> Self {
-        let mut router = Router::new(context.queues.clone(), context.pool.clone());
-        router.set_overflow(Overflow::Wait);
+    fn new(source: StreamSource) -> Self {
         Connection {
-            framer: LineFramer::new(context.max_line),
-            decoder: Decoder::new(context.max_line),
-            router,
+            framer: LineFramer::new(source.max_line),
+            decoder: Decoder::new(source.max_line),
+            router: source.inlet.router(Overflow::Wait),
             tally: LocalTally::default(),
             pending_since: None,
             reads_unpublished: 0,
-            context,
+            source,
         }
     }
 
@@ -179,7 +173,7 @@ impl Connection {
     fn failed(&self, err: &io::Error) {
         tracing::debug!(
             error = %err,
-            transport = self.context.transport.as_str(),
+            transport = self.source.transport.as_str(),
             "connection read failed"
         );
     }
@@ -196,12 +190,12 @@ impl Connection {
 
     fn count_too_long(&mut self, lines: u64) {
         self.tally.lines += lines;
-        self.tally.rejected[RejectReason::TooLong.index()] += lines;
+        self.tally.reject(RejectReason::TooLong, lines);
     }
 
     fn publish(&mut self) {
         self.tally
-            .publish(&self.context.telemetry, self.context.transport);
+            .publish(self.source.inlet.telemetry(), self.source.transport);
         self.reads_unpublished = 0;
     }
 }

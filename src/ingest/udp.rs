@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::Inlet;
 use super::lines::{ingest_buffer, whole_lines};
 use crate::codec::Decoder;
-use crate::shard::Router;
+use crate::shard::{Overflow, Router};
 use crate::telemetry::{DropReason, LocalTally, Telemetry, Transport};
 
 /// Datagrams asked for per `recvmmsg` call.
@@ -139,23 +140,45 @@ pub fn socket_inode(socket: &Socket) -> Option<u64> {
     (rc == 0).then_some(stat.st_ino)
 }
 
-/// What a receiving thread needs. It serves any datagram socket: UDP, or a Unix
+/// A receiving thread's state. It serves any datagram socket: UDP, or a Unix
 /// datagram socket (which `recvmmsg` and `MSG_TRUNC` treat alike).
 pub struct Receiver {
     /// The socket it owns, with a read timeout of [`STOP_POLL`].
-    pub socket: Socket,
+    socket: Socket,
     /// What the socket is, for the counters.
-    pub transport: Transport,
-    /// Its router into the shard queues.
-    pub router: Router,
+    transport: Transport,
+    /// Its router into the shard queues; a full queue drops the batch.
+    router: Router,
     /// Line limits.
-    pub decoder: Decoder,
+    decoder: Decoder,
     /// Longest datagram kept whole.
-    pub max_datagram_bytes: usize,
+    max_datagram_bytes: usize,
     /// Counters.
-    pub telemetry: Arc<Telemetry>,
+    telemetry: Arc<Telemetry>,
     /// Set to stop the thread.
-    pub stop: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    /// A receiver of `socket` into `inlet`, keeping datagrams of up to
+    /// `max_datagram_bytes` whole, until `stop` is set.
+    pub fn new(
+        socket: Socket,
+        transport: Transport,
+        inlet: &Inlet,
+        max_datagram_bytes: usize,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        Receiver {
+            socket,
+            transport,
+            router: inlet.router(Overflow::Drop),
+            decoder: Decoder::new(max_datagram_bytes),
+            max_datagram_bytes,
+            telemetry: inlet.telemetry().clone(),
+            stop,
+        }
+    }
 }
 
 /// Starts receiving thread `index`.
@@ -271,7 +294,7 @@ impl Receiver {
                 tally.bytes += datagram.len() as u64;
                 let lines = if truncated {
                     tally.truncated_datagrams += 1;
-                    tally.dropped[DropReason::Truncated as usize] += 1;
+                    tally.drop_lines(DropReason::Truncated, 1);
                     whole_lines(datagram)
                 } else {
                     datagram

@@ -25,7 +25,7 @@ pub use flush::{ClosedWindow, Completion, FlushScratch};
 pub use router::{Overflow, RouteError, Router};
 pub use series::{Segment, SeriesSettings};
 pub use state::{ShardSettings, ShardState};
-pub use thread::{ShardContext, spawn_shard};
+pub use thread::{QUEUE_BATCHES, ShardContext, Shards, spawn_shard};
 pub use tuning::{LiveTuning, Tuning};
 pub use window::Windowing;
 pub use window_samples::WindowSamples;

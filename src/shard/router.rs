@@ -141,7 +141,7 @@ impl Router {
             },
         };
         let (batch, reason) = refused;
-        tally.dropped[reason as usize] += batch.lines;
+        tally.drop_lines(reason, batch.lines);
         self.pool.give_back(batch);
     }
 }
@@ -191,7 +191,7 @@ mod tests {
         router.flush(&mut tally);
         route_all(&mut router, "a:1|c\na:2|c\na:3|c", &mut tally);
         router.flush(&mut tally);
-        assert_eq!(tally.dropped[DropReason::QueueFull as usize], 3);
+        assert_eq!(tally.dropped(DropReason::QueueFull), 3);
         let kept = receiver.try_recv().unwrap();
         assert_eq!(kept.lines, 2);
         assert_eq!(kept.member(&kept.samples[1]), b"x");
@@ -241,8 +241,8 @@ mod tests {
             .route_values(&counter("a"), &[3.0], &mut tally)
             .unwrap();
         router.flush(&mut tally);
-        assert_eq!(tally.dropped[DropReason::QueueTimeout as usize], 1);
-        assert_eq!(tally.dropped[DropReason::QueueFull as usize], 0);
+        assert_eq!(tally.dropped(DropReason::QueueTimeout), 1);
+        assert_eq!(tally.dropped(DropReason::QueueFull), 0);
     }
 
     #[test]
@@ -265,6 +265,6 @@ mod tests {
             .unwrap();
         router.flush(&mut tally);
         assert_eq!(shard.join().unwrap(), (1, 2));
-        assert_eq!(tally.dropped, LocalTally::default().dropped);
+        assert!(DropReason::ALL.iter().all(|&r| tally.dropped(r) == 0));
     }
 }

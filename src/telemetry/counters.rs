@@ -37,6 +37,11 @@ impl DropReason {
         DropReason::QueueTimeout,
     ];
 
+    /// The reason's position in [`DropReason::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `reason` label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -160,7 +165,8 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// The registry of every `tallyd_*` counter.
+/// The storage behind every `tallyd_*` family (see [`super::catalogue`]),
+/// written where the events happen and read by [`Telemetry::collect`].
 #[derive(Debug)]
 pub struct Telemetry {
     ingest: [IngestCounters; Transport::ALL.len()],
@@ -197,6 +203,13 @@ impl Telemetry {
         }
     }
 
+    /// Adds a UDP socket, by inode, to those whose kernel drops are reported.
+    pub fn watch_udp_socket(&self, inode: u64) {
+        if let Ok(mut inodes) = self.udp_socket_inodes.lock() {
+            inodes.push(inode);
+        }
+    }
+
     /// Marks `transport` as having a listener, so its metrics are exported.
     pub fn enable(&self, transport: Transport) {
         self.ingest(transport)
@@ -206,12 +219,12 @@ impl Telemetry {
 
     /// The counters of `transport`.
     pub fn ingest(&self, transport: Transport) -> &IngestCounters {
-        &self.ingest[transport as usize]
+        &self.ingest[transport.index()]
     }
 
     /// The counter of lines dropped for `reason`.
     pub fn dropped(&self, reason: DropReason) -> &Counter {
-        &self.dropped[reason as usize]
+        &self.dropped[reason.index()]
     }
 
     /// Listeners bound and every shard running: what `/readyz` reports.
@@ -240,12 +253,34 @@ pub struct LocalTally {
     /// Service checks seen.
     pub service_checks: u64,
     /// Lines rejected, by [`RejectReason::index`].
-    pub rejected: [u64; RejectReason::ALL.len()],
-    /// Lines dropped, by [`DropReason`].
-    pub dropped: [u64; DropReason::ALL.len()],
+    rejected: [u64; RejectReason::ALL.len()],
+    /// Lines dropped, by [`DropReason::index`].
+    dropped: [u64; DropReason::ALL.len()],
 }
 
 impl LocalTally {
+    /// Counts `n` lines refused for `reason`.
+    #[inline]
+    pub fn reject(&mut self, reason: RejectReason, n: u64) {
+        self.rejected[reason.index()] += n;
+    }
+
+    /// Lines refused for `reason` so far.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason.index()]
+    }
+
+    /// Counts `n` valid lines dropped for `reason`.
+    #[inline]
+    pub fn drop_lines(&mut self, reason: DropReason, n: u64) {
+        self.dropped[reason.index()] += n;
+    }
+
+    /// Lines dropped for `reason` so far.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
     /// Adds everything to `telemetry` (for `transport`) and resets to zero.
     pub fn publish(&mut self, telemetry: &Telemetry, transport: Transport) {
         let ingest = telemetry.ingest(transport);

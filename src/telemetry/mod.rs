@@ -1,14 +1,20 @@
-//! tallyd's own observability: log setup and the counters behind its `tallyd_*` metrics.
+//! tallyd's own observability: log setup, and the `tallyd_*` metrics: their
+//! typed catalogue (`catalogue`), the counters behind them (`Telemetry`), and
+//! their collection at scrape time (`Telemetry::collect`).
 //!
 //! Nothing here is on the hot path; ingest and shards bump counters (batched per
-//! receive call or window) that `http` reads.
+//! receive call or window) that `http` renders.
 
+mod catalogue;
+mod collect;
 mod counters;
 mod gpu;
 mod kernel_drops;
 mod logging;
 mod transport;
 
+pub use catalogue::{CATALOGUE, Family, Kind};
+pub use collect::{Collector, ScrapeFacts};
 pub use counters::{
     ConnectionGuard, Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters,
     Telemetry,

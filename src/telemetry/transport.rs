@@ -40,6 +40,21 @@ impl Transport {
         }
     }
 
+    /// The transport's position in [`Transport::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the transport carries StatsD text (and so events and service checks).
+    pub const fn carries_text_lines(self) -> bool {
+        !matches!(self, Transport::Grpc | Transport::Otlp)
+    }
+
+    /// Whether the transport has frames to count: datagrams, or gRPC messages.
+    pub const fn has_frames(self) -> bool {
+        self.is_datagram() || !self.carries_text_lines()
+    }
+
     /// Whether the transport delivers whole datagrams (and so can truncate them).
     pub const fn is_datagram(self) -> bool {
         matches!(self, Transport::Udp | Transport::UnixDatagram)

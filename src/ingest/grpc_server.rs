@@ -11,7 +11,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use super::IngestService;
+use super::grpc::IngestService;
+use super::otlp::OtlpService;
 use super::proto::ingest_server::IngestServer;
 use crate::telemetry::{ConnectionGuard, Telemetry, Transport};
 
@@ -23,7 +24,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub async fn serve(
     listener: TcpListener,
     ingest: IngestService,
-    otlp: crate::otlp::OtlpService,
+    otlp: OtlpService,
     telemetry: Arc<Telemetry>,
     stop: CancellationToken,
 ) {

@@ -7,25 +7,19 @@
 //! allocation is made per value.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use tonic::Request;
 
+use super::Inlet;
 use super::proto::{self, Batch, PushSummary};
 use crate::codec::{Metric, MetricType, Payload, RejectReason, Sample, Tags};
-use crate::shard::{self, BatchPool, Overflow, Router};
+use crate::shard::{Overflow, Router};
 use crate::telemetry::{DropReason, LocalTally, Telemetry, Transport};
 
-/// What every call of one server shares.
-#[derive(Clone)]
-pub struct CallContext {
-    /// The shard queues.
-    pub queues: Vec<Sender<shard::Batch>>,
-    /// Recycled batches.
-    pub pool: BatchPool,
-    /// Counters.
-    pub telemetry: Arc<Telemetry>,
-}
+/// The share of a client's own timeout spent waiting for queues, leaving the
+/// rest to deliver the summary before the client gives up.
+const CLIENT_TIMEOUT_SHARE: f64 = 0.9;
 
 /// The state of one call: its router, its tallies and scratch buffers.
 pub struct Call {
@@ -38,17 +32,15 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call that waits for full queues until `deadline`.
-    pub fn new(context: &CallContext, transport: Transport, deadline: Instant) -> Self {
-        let mut router = Router::new(context.queues.clone(), context.pool.clone());
-        router.set_overflow(Overflow::WaitUntil(deadline));
+    /// A call into `inlet` that waits for full queues until `deadline`.
+    pub fn new(inlet: &Inlet, transport: Transport, deadline: Instant) -> Self {
         Call {
-            router,
+            router: inlet.router(Overflow::WaitUntil(deadline)),
             tally: LocalTally::default(),
             tags: String::new(),
             finite: Vec::new(),
             transport,
-            telemetry: context.telemetry.clone(),
+            telemetry: inlet.telemetry().clone(),
         }
     }
 
@@ -74,7 +66,7 @@ impl Call {
 
     /// Counts `n` events refused for `reason`.
     pub fn reject(&mut self, reason: RejectReason, n: usize) {
-        self.tally.rejected[reason.index()] += n as u64;
+        self.tally.reject(reason, n as u64);
     }
 
     /// Routes the numeric `values` of one series given by parts (for APIs whose
@@ -190,7 +182,7 @@ impl Call {
         self.router.flush(&mut self.tally);
         let mut summary = PushSummary::default();
         for reason in RejectReason::ALL {
-            let n = self.tally.rejected[reason.index()];
+            let n = self.tally.rejected(reason);
             if n > 0 {
                 summary
                     .rejected_by_reason
@@ -198,7 +190,7 @@ impl Call {
             }
         }
         for reason in [DropReason::QueueTimeout, DropReason::QueueFull] {
-            let n = self.tally.dropped[reason as usize];
+            let n = self.tally.dropped(reason);
             if n > 0 {
                 summary
                     .rejected_by_reason
@@ -210,6 +202,37 @@ impl Call {
         self.tally.publish(&self.telemetry, self.transport);
         summary
     }
+}
+
+/// How long a call may wait for queues: `limit`, or less when the client's
+/// `grpc-timeout` is sooner.
+pub fn wait_for<T>(request: &Request<T>, limit: Duration) -> Duration {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map_or(limit, |timeout| {
+            limit.min(timeout.mul_f64(CLIENT_TIMEOUT_SHARE))
+        })
+}
+
+/// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(text: &str) -> Option<Duration> {
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// A metric to route; its payload is filled in by the caller when it matters.
@@ -246,4 +269,34 @@ fn metric_type(kind: proto::MetricType) -> Option<MetricType> {
         proto::MetricType::Distribution => MetricType::Distribution,
         proto::MetricType::Set => MetricType::Set,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit() {
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("150m"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+        assert_eq!(parse_grpc_timeout("S"), None);
+        assert_eq!(parse_grpc_timeout("5x"), None);
+    }
+
+    #[test]
+    fn the_client_timeout_shortens_the_wait_but_never_lengthens_it() {
+        let limit = Duration::from_secs(10);
+        let mut request = Request::new(());
+        assert_eq!(wait_for(&request, limit), limit);
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "1S".parse().unwrap());
+        assert_eq!(wait_for(&request, limit), Duration::from_millis(900));
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "1H".parse().unwrap());
+        assert_eq!(wait_for(&request, limit), limit);
+    }
 }

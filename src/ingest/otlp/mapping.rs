@@ -33,7 +33,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::cumulative::Cumulative;
 use crate::codec::{MetricType, RejectReason};
-use crate::grpc::Call;
+use crate::ingest::call::Call;
 
 /// Maps one export request into a call.
 pub struct Mapper<'a> {

@@ -81,12 +81,8 @@ impl Cumulative {
             .retain(|_, last| now.duration_since(last.seen) < ttl);
     }
 
-    /// Streams remembered.
-    pub fn len(&self) -> usize {
-        self.streams.len()
-    }
-
     /// True when no stream is remembered.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }

@@ -21,27 +21,26 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-pub use cumulative::Cumulative;
-pub use mapping::estimate_quantile;
-
-use crate::grpc::{Call, CallContext, wait_for};
+use super::Inlet;
+use super::call::{Call, wait_for};
 use crate::telemetry::Transport;
+use cumulative::Cumulative;
 use mapping::Mapper;
 
 /// The OTLP metrics service, cloned per connection by tonic.
 #[derive(Clone)]
 pub struct OtlpService {
-    context: CallContext,
+    inlet: Inlet,
     queue_wait: Duration,
     quantiles: Arc<[f64]>,
     streams: Arc<Mutex<Cumulative>>,
 }
 
 impl OtlpService {
-    /// A service routing into `context`'s queues; `quantiles` are estimated from
+    /// A service routing into `inlet`; `quantiles` are estimated from
     /// histogram buckets; cumulative streams idle for `idle_ttl` are forgotten.
     pub fn new(
-        context: CallContext,
+        inlet: Inlet,
         queue_wait: Duration,
         quantiles: Vec<f64>,
         idle_ttl: Duration,
@@ -50,7 +49,7 @@ impl OtlpService {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         OtlpService {
-            context,
+            inlet,
             queue_wait,
             quantiles: quantiles.into(),
             streams: Arc::new(Mutex::new(Cumulative::new(started, idle_ttl))),
@@ -71,7 +70,7 @@ impl MetricsService for OtlpService {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let deadline = Instant::now() + wait_for(&request, self.queue_wait);
         let export = request.into_inner();
-        let mut call = Call::new(&self.context, Transport::Otlp, deadline);
+        let mut call = Call::new(&self.inlet, Transport::Otlp, deadline);
         call.received(export.encoded_len());
         {
             let mut streams = self

@@ -1,0 +1,47 @@
+//! The one way into the shards that every transport shares: the shard queues,
+//! the pool of reusable batches, and the counters.
+//!
+//! The app builds one [`Inlet`] from the shards it started and hands it to
+//! [`start`](super::start); each receiving thread, stream connection and gRPC
+//! call takes a [`Router`] from it. Dropping the last inlet (and the routers made
+//! from it) disconnects the queues, which tells the shards to drain and close
+//! their windows: ingest keeps no other handle on them.
+
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::shard::{Batch, BatchPool, Overflow, Router};
+use crate::telemetry::Telemetry;
+
+/// The shard queues, recycled batches and counters, cloned by every transport.
+#[derive(Clone)]
+pub struct Inlet {
+    queues: Vec<Sender<Batch>>,
+    pool: BatchPool,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Inlet {
+    /// An inlet into `queues` (one per shard, in shard order), taking batches
+    /// from `pool`, counting into `telemetry`.
+    pub fn new(queues: Vec<Sender<Batch>>, pool: BatchPool, telemetry: Arc<Telemetry>) -> Self {
+        Inlet {
+            queues,
+            pool,
+            telemetry,
+        }
+    }
+
+    /// A router into the shard queues that meets a full queue with `overflow`.
+    pub fn router(&self, overflow: Overflow) -> Router {
+        let mut router = Router::new(self.queues.clone(), self.pool.clone());
+        router.set_overflow(overflow);
+        router
+    }
+
+    /// The counters.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+}

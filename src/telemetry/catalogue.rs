@@ -1,0 +1,309 @@
+//! The catalogue of tallyd's own metrics: one typed descriptor per `tallyd_*`
+//! family, the single place their names, help, types and labels are written.
+//!
+//! Ingest, shards and the GPU offload count into the storage of [`Telemetry`]
+//! where each event happens; [`Telemetry::collect`] reads that storage family
+//! by family, naming each by its descriptor here, and `http` renders what it is
+//! handed without knowing any name. The README's self-metrics table is checked
+//! against [`CATALOGUE`] by a test, so the docs cannot drift.
+//!
+//! Adding a metric: a descriptor here (and in [`CATALOGUE`]), its storage in
+//! `Telemetry`, one `collect` step, and a README row.
+//!
+//! [`Telemetry`]: super::Telemetry
+//! [`Telemetry::collect`]: super::Telemetry::collect
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monotonic total; its sample is named `<family>_total`.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+/// One `tallyd_*` family: what an operator finds on `/metrics`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Family {
+    /// The family name; a counter's sample adds `_total`.
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: Kind,
+    /// Label names, in the order each sample gives their values.
+    pub labels: &'static [&'static str],
+}
+
+impl Family {
+    /// The name its samples carry: with `_total` for a counter.
+    pub fn sample_name(&self) -> String {
+        match self.kind {
+            Kind::Counter => format!("{}_total", self.name),
+            Kind::Gauge => self.name.to_owned(),
+        }
+    }
+}
+
+const fn counter(
+    name: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Counter,
+        labels,
+    }
+}
+
+const fn gauge(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Gauge,
+        labels,
+    }
+}
+
+const TRANSPORT: &[&str] = &["transport"];
+const SHARD: &[&str] = &["shard"];
+
+/// Version of the running tallyd.
+pub static BUILD_INFO: Family = gauge(
+    "tallyd_build_info",
+    &["version"],
+    "Version of the running tallyd.",
+);
+/// The CPU kernel backend.
+pub static KERNEL_BACKEND_INFO: Family = gauge(
+    "tallyd_kernel_backend_info",
+    &["backend"],
+    "The aggregation kernel backend completing windows (aggregation.kernel).",
+);
+/// Whether the last config load succeeded.
+pub static CONFIG_LAST_RELOAD_SUCCESS: Family = gauge(
+    "tallyd_config_last_reload_success",
+    &[],
+    "Whether the last config load (startup or reload) succeeded.",
+);
+/// When the config last loaded.
+pub static CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: Family = gauge(
+    "tallyd_config_last_reload_success_timestamp_seconds",
+    &[],
+    "When the config was last loaded successfully (startup or reload), unix seconds.",
+);
+/// The GPU offload's state.
+pub static KERNEL_GPU_INFO: Family = gauge(
+    "tallyd_kernel_gpu_info",
+    &["state"],
+    "State of the GPU offload (off, starting, ready, unavailable, disabled).",
+);
+/// The GPU adapter in use.
+pub static KERNEL_GPU_ADAPTER_INFO: Family = gauge(
+    "tallyd_kernel_gpu_adapter_info",
+    &["adapter"],
+    "The GPU adapter windows are offloaded to.",
+);
+/// Windows computed on the GPU.
+pub static KERNEL_GPU_WINDOWS: Family = counter(
+    "tallyd_kernel_gpu_windows",
+    &[],
+    "Windows computed on the GPU.",
+);
+/// Windows the GPU failed.
+pub static KERNEL_GPU_FALLBACKS: Family = counter(
+    "tallyd_kernel_gpu_fallbacks",
+    &[],
+    "Windows the GPU failed (device lost, timeout, mapping error), re-run on the CPU.",
+);
+/// Cost model: CPU seconds per sample.
+pub static KERNEL_CPU_SECONDS_PER_SAMPLE: Family = gauge(
+    "tallyd_kernel_cpu_seconds_per_sample",
+    &[],
+    "Cost model: predicted CPU seconds per window sample.",
+);
+/// Cost model: GPU seconds per sample.
+pub static KERNEL_GPU_SECONDS_PER_SAMPLE: Family = gauge(
+    "tallyd_kernel_gpu_seconds_per_sample",
+    &[],
+    "Cost model: predicted GPU seconds per window sample (kernels and readback).",
+);
+/// Cost model: GPU latency per window.
+pub static KERNEL_GPU_LATENCY_SECONDS: Family = gauge(
+    "tallyd_kernel_gpu_latency_seconds",
+    &[],
+    "Cost model: GPU seconds per window whatever its size.",
+);
+/// Cost model: upload bandwidth.
+pub static KERNEL_GPU_UPLOAD_BYTES_PER_SECOND: Family = gauge(
+    "tallyd_kernel_gpu_upload_bytes_per_second",
+    &[],
+    "Cost model: host to GPU upload bandwidth.",
+);
+/// Payload bytes received.
+pub static BYTES_RECEIVED: Family = counter(
+    "tallyd_bytes_received",
+    TRANSPORT,
+    "Payload bytes received, per transport.",
+);
+/// Datagrams or gRPC messages received.
+pub static FRAMES_RECEIVED: Family = counter(
+    "tallyd_frames_received",
+    TRANSPORT,
+    "Datagrams (udp, unix_datagram) or gRPC messages (grpc, otlp) received.",
+);
+/// Datagrams over the size limit.
+pub static DATAGRAMS_TRUNCATED: Family = counter(
+    "tallyd_datagrams_truncated",
+    TRANSPORT,
+    "Datagrams longer than limits.max_datagram_bytes; their cut last line is dropped.",
+);
+/// Lines seen.
+pub static LINES_RECEIVED: Family = counter(
+    "tallyd_lines_received",
+    TRANSPORT,
+    "Lines received (grpc: values, otlp: data points): accepted, events, service checks and rejected.",
+);
+/// DogStatsD events.
+pub static EVENTS_RECEIVED: Family = counter(
+    "tallyd_events_received",
+    TRANSPORT,
+    "DogStatsD events received (counted, not aggregated).",
+);
+/// DogStatsD service checks.
+pub static SERVICE_CHECKS_RECEIVED: Family = counter(
+    "tallyd_service_checks_received",
+    TRANSPORT,
+    "DogStatsD service checks received (counted, not aggregated).",
+);
+/// Connections accepted.
+pub static CONNECTIONS_ACCEPTED: Family = counter(
+    "tallyd_connections_accepted",
+    TRANSPORT,
+    "Connections accepted.",
+);
+/// Connections open now.
+pub static CONNECTIONS_OPEN: Family = gauge(
+    "tallyd_connections_open",
+    TRANSPORT,
+    "Connections open now.",
+);
+/// Lines refused, by reason.
+pub static LINES_REJECTED: Family = counter(
+    "tallyd_lines_rejected",
+    &["transport", "reason"],
+    "Lines (or gRPC values, OTLP data points) refused, by transport and reason.",
+);
+/// Datagrams the kernel dropped.
+pub static UDP_KERNEL_DROPS: Family = counter(
+    "tallyd_udp_kernel_drops",
+    &[],
+    "Datagrams the kernel dropped on tallyd's UDP sockets (receive buffer full).",
+);
+/// Valid lines not aggregated.
+pub static LINES_DROPPED: Family = counter(
+    "tallyd_lines_dropped",
+    &["reason"],
+    "Valid lines not aggregated, by reason.",
+);
+/// Series held.
+pub static SERIES: Family = gauge("tallyd_series", SHARD, "Series held, per shard.");
+/// Series idled out.
+pub static SERIES_EXPIRED: Family = counter(
+    "tallyd_series_expired",
+    SHARD,
+    "Series removed after limits.series_idle_ttl without data.",
+);
+/// Windows closed.
+pub static WINDOWS_FLUSHED: Family = counter(
+    "tallyd_windows_flushed",
+    SHARD,
+    "Windows closed, per shard.",
+);
+/// Time spent closing windows.
+pub static WINDOW_FLUSH_SECONDS: Family = counter(
+    "tallyd_window_flush_seconds",
+    SHARD,
+    "Seconds spent closing windows, per shard.",
+);
+/// Time the last close took.
+pub static WINDOW_LAST_FLUSH_SECONDS: Family = gauge(
+    "tallyd_window_last_flush_seconds",
+    SHARD,
+    "Seconds the last window close took, per shard.",
+);
+/// Series in the last window.
+pub static WINDOW_SERIES: Family = gauge(
+    "tallyd_window_series",
+    &[],
+    "Series in the last closed window.",
+);
+/// End of the last window.
+pub static WINDOW_LAST_END_TIMESTAMP: Family = gauge(
+    "tallyd_window_last_end_timestamp_seconds",
+    &[],
+    "End of the last closed window, unix seconds.",
+);
+/// Series left out of a scrape.
+pub static EXPOSITION_CONFLICTS: Family = gauge(
+    "tallyd_exposition_conflicts",
+    &[],
+    "Series left out of this scrape: same sanitised name as another series with another type or the same labels.",
+);
+
+/// Every family, in the order `/metrics` shows them.
+pub static CATALOGUE: &[&Family] = &[
+    &BUILD_INFO,
+    &KERNEL_BACKEND_INFO,
+    &CONFIG_LAST_RELOAD_SUCCESS,
+    &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
+    &KERNEL_GPU_INFO,
+    &KERNEL_GPU_ADAPTER_INFO,
+    &KERNEL_GPU_WINDOWS,
+    &KERNEL_GPU_FALLBACKS,
+    &KERNEL_CPU_SECONDS_PER_SAMPLE,
+    &KERNEL_GPU_SECONDS_PER_SAMPLE,
+    &KERNEL_GPU_LATENCY_SECONDS,
+    &KERNEL_GPU_UPLOAD_BYTES_PER_SECOND,
+    &BYTES_RECEIVED,
+    &FRAMES_RECEIVED,
+    &DATAGRAMS_TRUNCATED,
+    &LINES_RECEIVED,
+    &EVENTS_RECEIVED,
+    &SERVICE_CHECKS_RECEIVED,
+    &CONNECTIONS_ACCEPTED,
+    &CONNECTIONS_OPEN,
+    &LINES_REJECTED,
+    &UDP_KERNEL_DROPS,
+    &LINES_DROPPED,
+    &SERIES,
+    &SERIES_EXPIRED,
+    &WINDOWS_FLUSHED,
+    &WINDOW_FLUSH_SECONDS,
+    &WINDOW_LAST_FLUSH_SECONDS,
+    &WINDOW_SERIES,
+    &WINDOW_LAST_END_TIMESTAMP,
+    &EXPOSITION_CONFLICTS,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_prefixed_and_free_of_the_counter_suffix() {
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len(), "a family is listed twice");
+        for family in CATALOGUE {
+            assert!(family.name.starts_with("tallyd_"), "{}", family.name);
+            assert!(!family.name.ends_with("_total"), "{}", family.name);
+            assert!(!family.help.is_empty(), "{} has no help", family.name);
+        }
+        assert_eq!(LINES_DROPPED.sample_name(), "tallyd_lines_dropped_total");
+        assert_eq!(SERIES.sample_name(), "tallyd_series");
+    }
+}
