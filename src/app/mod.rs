@@ -30,7 +30,7 @@ use crate::shard::{
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
-pub use reload::{ReloadOutcome, Reloader};
+pub use reload::{ReloadError, ReloadOutcome, Reloader};
 
 /// Runs the daemon with `config` (read from `path`, which SIGHUP and
 /// `POST /-/reload` re-read) until SIGTERM or SIGINT.
@@ -51,8 +51,7 @@ pub fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let shards = config.shards.resolve().get();
     let telemetry = Arc::new(Telemetry::new(shards));
-    let (kernels, source) =
-        Kernels::choose(config.aggregation.kernel).map_err(anyhow::Error::msg)?;
+    let (kernels, source) = Kernels::choose(config.aggregation.kernel)?;
     tracing::info!(
         backend = %kernels.backend(),
         chosen_by = source.as_str(),
@@ -103,6 +102,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     http_state.reload = Some(Box::new(move || {
         hook.reload()
             .map(|outcome| serde_json::to_value(outcome).unwrap_or_default())
+            .map_err(Into::into)
     }));
     let state = Arc::new(http_state);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);

@@ -24,6 +24,20 @@ use crate::config::{self, Config};
 use crate::shard::{ShardContext, Tuning};
 use crate::telemetry::set_log_level;
 
+/// Why a reload was refused; the running config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Started on the built-in defaults: there is no file.
+    #[error("tallyd was started without --config: there is no file to reload")]
+    NoFile,
+    /// The file does not load.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The new log level could not be installed.
+    #[error("cannot apply logging.level: {0}")]
+    LogLevel(#[from] tracing_subscriber::reload::Error),
+}
+
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReloadOutcome {
@@ -66,7 +80,7 @@ impl Reloader {
     }
 
     /// Re-reads and applies the file; an error (logged) leaves everything as it was.
-    pub fn reload(&self) -> Result<ReloadOutcome, String> {
+    pub fn reload(&self) -> Result<ReloadOutcome, ReloadError> {
         let result = self.try_reload();
         let telemetry = &self.context.telemetry;
         telemetry
@@ -96,11 +110,11 @@ impl Reloader {
         result
     }
 
-    fn try_reload(&self) -> Result<ReloadOutcome, String> {
+    fn try_reload(&self) -> Result<ReloadOutcome, ReloadError> {
         let Some(path) = &self.path else {
-            return Err("tallyd was started without --config: there is no file to reload".into());
+            return Err(ReloadError::NoFile);
         };
-        let new = config::load_file(path).map_err(|e| e.to_string())?;
+        let new = config::load_file(path)?;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let keys = compare(&running, &new);
         let changed = |live: bool| -> Vec<&'static str> {

@@ -11,6 +11,6 @@ mod self_metrics;
 mod server;
 
 pub use exposition::{Format, write_value};
-pub use probe::probe;
+pub use probe::{ProbeError, probe};
 pub use rollups::{BadQuery, Query};
 pub use server::{HttpState, ReloadHook, serve};

@@ -13,8 +13,9 @@
 //! - timer, histogram, distribution: `count`, `sum`, `min`, `max`, `mean`,
 //!   `stddev`, `quantiles` (a map from "0.5" to value), `rate` (count per second).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use serde_json::{Map, Value, json};
 
 use crate::codec::MetricType;
 use crate::store::{History, Rollup, SeriesRollup, WindowSnapshot};
@@ -69,16 +70,55 @@ impl Query {
     }
 }
 
+/// The response body. Every object's keys are written in sorted order, as the
+/// API has always written them: fields are declared alphabetically.
 #[derive(Serialize)]
-struct WindowJson {
-    start_unix_ms: u64,
+struct RollupsJson<'a> {
+    windows: Vec<WindowJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct WindowJson<'a> {
     end_unix_ms: u64,
-    series: Vec<Value>,
+    series: Vec<SeriesJson<'a>>,
+    start_unix_ms: u64,
+}
+
+/// One series; which of the optional fields it has depends on its type.
+#[derive(Serialize, Default)]
+struct SeriesJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<f64>,
+    name: &'a str,
+    /// From the quantile as written ("0.5") to its value (null when NaN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantiles: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stddev: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sum: Option<f64>,
+    tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<f64>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unique: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
 }
 
 /// The JSON body answering `query` from `history`.
 pub fn render(history: &History, query: &Query) -> Vec<u8> {
-    let windows: Vec<WindowJson> = history
+    let windows: Vec<WindowJson<'_>> = history
         .iter()
         .rev()
         .take(query.windows)
@@ -93,7 +133,7 @@ pub fn render(history: &History, query: &Query) -> Vec<u8> {
                 .collect(),
         })
         .collect();
-    serde_json::to_vec(&json!({ "windows": windows })).unwrap_or_default()
+    serde_json::to_vec(&RollupsJson { windows }).unwrap_or_default()
 }
 
 fn type_name(kind: MetricType) -> &'static str {
@@ -107,7 +147,7 @@ fn type_name(kind: MetricType) -> &'static str {
     }
 }
 
-fn series_json(window: &WindowSnapshot, series: &SeriesRollup) -> Value {
+fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJson<'a> {
     let meta = &series.meta;
     let tags: Vec<String> = meta
         .tags
@@ -120,43 +160,50 @@ fn series_json(window: &WindowSnapshot, series: &SeriesRollup) -> Value {
             }
         })
         .collect();
-    let mut object = Map::new();
-    object.insert("name".into(), json!(meta.name));
-    object.insert("type".into(), json!(type_name(meta.kind)));
-    object.insert("tags".into(), json!(tags));
+    let common = SeriesJson {
+        name: &meta.name,
+        kind: type_name(meta.kind),
+        tags,
+        ..SeriesJson::default()
+    };
     let seconds = window.seconds();
     match &series.rollup {
-        Rollup::Counter { sum, total, .. } => {
-            object.insert("value".into(), json!(sum));
-            object.insert("rate".into(), json!(sum / seconds));
-            object.insert("total".into(), json!(total));
-        }
-        Rollup::Gauge { value, .. } => {
-            object.insert("value".into(), json!(value));
-        }
-        Rollup::Set { unique, .. } => {
-            object.insert("unique".into(), json!(unique));
-        }
-        Rollup::Samples(samples) => {
-            if let Some(w) = &samples.window {
-                let quantiles: Map<String, Value> = window
-                    .quantiles
-                    .iter()
-                    .zip(w.quantiles.iter())
-                    .map(|(q, v)| (q.to_string(), json!(v)))
-                    .collect();
-                object.insert("count".into(), json!(w.count));
-                object.insert("sum".into(), json!(w.sum));
-                object.insert("min".into(), json!(w.min));
-                object.insert("max".into(), json!(w.max));
-                object.insert("mean".into(), json!(w.mean));
-                object.insert("stddev".into(), json!(w.stddev));
-                object.insert("quantiles".into(), Value::Object(quantiles));
-                object.insert("rate".into(), json!(w.count / seconds));
-            }
-        }
+        Rollup::Counter { sum, total, .. } => SeriesJson {
+            value: Some(*sum),
+            rate: Some(sum / seconds),
+            total: Some(*total),
+            ..common
+        },
+        Rollup::Gauge { value, .. } => SeriesJson {
+            value: Some(*value),
+            ..common
+        },
+        Rollup::Set { unique, .. } => SeriesJson {
+            unique: Some(*unique),
+            ..common
+        },
+        Rollup::Samples(samples) => match &samples.window {
+            Some(w) => SeriesJson {
+                count: Some(w.count),
+                sum: Some(w.sum),
+                min: Some(w.min),
+                max: Some(w.max),
+                mean: Some(w.mean),
+                stddev: Some(w.stddev),
+                quantiles: Some(
+                    window
+                        .quantiles
+                        .iter()
+                        .zip(w.quantiles.iter())
+                        .map(|(q, v)| (q.to_string(), *v))
+                        .collect(),
+                ),
+                rate: Some(w.count / seconds),
+                ..common
+            },
+            None => common,
+        },
     }
-    Value::Object(object)
 }
 
 #[cfg(test)]
@@ -173,6 +220,87 @@ mod tests {
             [("env".into(), "prod".into()), ("canary".into(), "".into())]
         );
         assert_eq!(Query::parse("").unwrap().windows, 1);
+    }
+
+    /// A history of one window holding a series of every kind.
+    fn one_window_of_every_kind() -> std::sync::Arc<History> {
+        use std::sync::Arc;
+
+        use crate::codec::Tags;
+        use crate::series::SeriesMeta;
+        use crate::store::{SampleRollup, SamplesRollup, Store, WindowBounds};
+
+        let meta = |kind, name, tags| Arc::new(SeriesMeta::new(kind, name, Tags(tags)));
+        let samples = |quantiles: &[f64]| SamplesRollup {
+            window: Some(SampleRollup {
+                count: 100.0,
+                sum: 5050.0,
+                min: 1.0,
+                max: 100.0,
+                mean: 50.5,
+                stddev: 28.86607004772212,
+                quantiles: quantiles.into(),
+            }),
+            total_count: 300.0,
+            total_sum: 15150.0,
+            buckets: None,
+        };
+        let series = vec![
+            SeriesRollup {
+                meta: meta(MetricType::Timer, "api.latency", "env:prod,canary"),
+                rollup: Rollup::Samples(Box::new(samples(&[50.0, 90.0, 99.0]))),
+            },
+            SeriesRollup {
+                meta: meta(MetricType::Counter, "api.requests", "env:prod"),
+                rollup: Rollup::Counter {
+                    sum: 25.0,
+                    total: 125.5,
+                    active: true,
+                },
+            },
+            SeriesRollup {
+                meta: meta(MetricType::Gauge, "queue.depth", ""),
+                rollup: Rollup::Gauge {
+                    value: -3.25,
+                    active: false,
+                },
+            },
+            SeriesRollup {
+                meta: meta(MetricType::Set, "users", "env:prod"),
+                rollup: Rollup::Set {
+                    unique: 7,
+                    active: true,
+                },
+            },
+            SeriesRollup {
+                meta: meta(MetricType::Distribution, "idle", ""),
+                rollup: Rollup::Samples(Box::new(SamplesRollup {
+                    window: None,
+                    ..samples(&[])
+                })),
+            },
+            SeriesRollup {
+                meta: meta(MetricType::Histogram, "size", ""),
+                rollup: Rollup::Samples(Box::new(samples(&[f64::NAN, 7.5, 9.0]))),
+            },
+        ];
+        let store = Store::new(1, 4);
+        let bounds = WindowBounds {
+            start_unix_ms: 1_795_263_410_000,
+            end_unix_ms: 1_795_263_420_000,
+        };
+        store.publish(bounds, Arc::from([0.5, 0.9, 0.99]), series);
+        store.history()
+    }
+
+    #[test]
+    fn a_full_response_is_pinned() {
+        let body = render(&one_window_of_every_kind(), &Query::parse("").unwrap());
+        let body = String::from_utf8(body).unwrap();
+        // Keys in sorted order, as the API has always written them; a quantile
+        // without a value is null; a series with no data in the window is left out.
+        let expected = r#"{"windows":[{"end_unix_ms":1795263420000,"series":[{"count":100.0,"max":100.0,"mean":50.5,"min":1.0,"name":"api.latency","quantiles":{"0.5":50.0,"0.9":90.0,"0.99":99.0},"rate":10.0,"stddev":28.86607004772212,"sum":5050.0,"tags":["canary","env:prod"],"type":"timer"},{"name":"api.requests","rate":2.5,"tags":["env:prod"],"total":125.5,"type":"counter","value":25.0},{"name":"queue.depth","tags":[],"type":"gauge","value":-3.25},{"count":100.0,"max":100.0,"mean":50.5,"min":1.0,"name":"size","quantiles":{"0.5":null,"0.9":7.5,"0.99":9.0},"rate":10.0,"stddev":28.86607004772212,"sum":5050.0,"tags":[],"type":"histogram"},{"name":"users","tags":["env:prod"],"type":"set","unique":7}],"start_unix_ms":1795263410000}]}"#;
+        assert_eq!(body, expected);
     }
 
     #[test]

@@ -29,7 +29,9 @@ use crate::store::Store;
 use crate::telemetry::{ScrapeFacts, Telemetry};
 
 /// Re-reads the config: what changed as JSON, or why the file was refused.
-pub type ReloadHook = Box<dyn Fn() -> Result<serde_json::Value, String> + Send + Sync>;
+pub type ReloadHook = Box<
+    dyn Fn() -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> + Send + Sync,
+>;
 
 /// What the handlers read.
 pub struct HttpState {
@@ -157,7 +159,7 @@ fn reload(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes
             outcome.to_string().into_bytes(),
         ),
         Err(error) => {
-            let body = serde_json::json!({ "error": error }).to_string();
+            let body = serde_json::json!({ "error": error.to_string() }).to_string();
             respond(
                 StatusCode::BAD_REQUEST,
                 "application/json",

@@ -121,20 +121,44 @@ pub enum KernelChoice {
 }
 
 /// A backend name that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kernel {0:?}: expected auto, scalar, simd, avx2, avx512 or neon")]
 pub struct UnknownKernel(pub String);
 
-impl fmt::Display for UnknownKernel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown kernel {:?}: expected auto, scalar, simd, avx2, avx512 or neon",
-            self.0
-        )
-    }
+/// Why a kernel choice cannot be met on this CPU.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The name is not a backend.
+    #[error(transparent)]
+    Unknown(#[from] UnknownKernel),
+    /// `simd` on a CPU without any SIMD backend.
+    #[error("this CPU has no SIMD backend (AVX2, AVX-512 or NEON); use auto or scalar")]
+    NoSimd,
+    /// A backend the CPU cannot run.
+    #[error("this CPU cannot run the {backend} backend; it supports {supported}")]
+    Unsupported {
+        /// The backend asked for.
+        backend: Backend,
+        /// The backends this CPU runs, comma-separated.
+        supported: String,
+    },
 }
 
-impl std::error::Error for UnknownKernel {}
+/// A kernel choice that cannot be met, naming the setting that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChoiceError {
+    /// `TALLYD_KERNEL` names a backend this CPU cannot run.
+    #[error("{KERNEL_ENV}={value}: {reason}")]
+    Environment {
+        /// The variable's value.
+        value: String,
+        /// Why it cannot be met.
+        reason: Unavailable,
+    },
+    /// `aggregation.kernel` names a backend this CPU cannot run.
+    #[error("aggregation.kernel: {0}")]
+    Config(Unavailable),
+}
 
 impl FromStr for KernelChoice {
     type Err = UnknownKernel;
@@ -155,40 +179,37 @@ impl FromStr for KernelChoice {
 
 impl KernelChoice {
     /// The backend this choice means on this CPU, or why there is none.
-    pub fn resolve(self) -> Result<Backend, String> {
+    pub fn resolve(self) -> Result<Backend, Unavailable> {
         match self {
             KernelChoice::Auto => Ok(Backend::best()),
             KernelChoice::Scalar => Ok(Backend::Scalar),
-            KernelChoice::Simd => Backend::best_simd().ok_or_else(|| {
-                "this CPU has no SIMD backend (AVX2, AVX-512 or NEON); use auto or scalar"
-                    .to_owned()
-            }),
+            KernelChoice::Simd => Backend::best_simd().ok_or(Unavailable::NoSimd),
             KernelChoice::Exactly(backend) if backend.is_available() => Ok(backend),
-            KernelChoice::Exactly(backend) => Err(format!(
-                "this CPU cannot run the {backend} backend; it supports {}",
-                detected()
+            KernelChoice::Exactly(backend) => Err(Unavailable::Unsupported {
+                backend,
+                supported: detected()
                     .iter()
                     .map(|b| b.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+                    .join(", "),
+            }),
         }
     }
 
     /// The backend `configured` (`aggregation.kernel`) picks on this CPU, unless
     /// `TALLYD_KERNEL` is set; an error names which of the two could not be met.
-    pub fn resolve_with_env(configured: KernelChoice) -> Result<(Backend, Source), String> {
+    pub fn resolve_with_env(configured: KernelChoice) -> Result<(Backend, Source), ChoiceError> {
         match std::env::var(KERNEL_ENV) {
             Ok(value) if !value.is_empty() => value
                 .parse::<KernelChoice>()
-                .map_err(|e| e.to_string())
+                .map_err(Unavailable::from)
                 .and_then(KernelChoice::resolve)
                 .map(|backend| (backend, Source::Environment))
-                .map_err(|e| format!("{KERNEL_ENV}={value}: {e}")),
+                .map_err(|reason| ChoiceError::Environment { value, reason }),
             _ => configured
                 .resolve()
                 .map(|backend| (backend, Source::Config))
-                .map_err(|e| format!("aggregation.kernel: {e}")),
+                .map_err(ChoiceError::Config),
         }
     }
 }
@@ -247,7 +268,7 @@ mod tests {
         let missing = Backend::ALL.into_iter().find(|b| !b.is_available());
         if let Some(backend) = missing {
             let error = KernelChoice::Exactly(backend).resolve().unwrap_err();
-            assert!(error.contains("supports"), "{error}");
+            assert!(error.to_string().contains("supports"), "{error}");
         }
         assert_eq!(KernelChoice::Scalar.resolve(), Ok(Backend::Scalar));
     }

@@ -7,7 +7,7 @@
 
 use smallvec::SmallVec;
 
-use super::backend::{Backend, KernelChoice, Source};
+use super::backend::{Backend, ChoiceError, KernelChoice, Source};
 use super::common::{Moments, check_segments, quantile_rank, settle_zero_quantiles};
 use super::scalar;
 use super::select;
@@ -75,7 +75,7 @@ impl Kernels {
     /// The kernels `choice` (overridden by `TALLYD_KERNEL` when set) picks on this
     /// CPU and the setting that decided, or a message naming the setting that
     /// cannot be met.
-    pub fn choose(choice: KernelChoice) -> Result<(Kernels, Source), String> {
+    pub fn choose(choice: KernelChoice) -> Result<(Kernels, Source), ChoiceError> {
         KernelChoice::resolve_with_env(choice)
             .map(|(backend, source)| (Kernels { backend }, source))
     }

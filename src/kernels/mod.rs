@@ -40,6 +40,8 @@ mod x86_64;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use backend::{Backend, KERNEL_ENV, KernelChoice, Source, UnknownKernel};
+pub use backend::{
+    Backend, ChoiceError, KERNEL_ENV, KernelChoice, Source, Unavailable, UnknownKernel,
+};
 pub use common::{LANES, Moments, check_segments, quantile_rank};
 pub use facade::Kernels;

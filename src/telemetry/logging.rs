@@ -6,12 +6,12 @@
 use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::reload::Handle;
+use tracing_subscriber::reload::{self, Handle};
 
 use crate::config::{LogFormat, LogLevel, Logging};
 
 /// Replaces the level filter of the installed subscriber.
-type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), reload::Error> + Send + Sync>;
 
 /// How a reload changes the level, once logging is set up.
 static SET_FILTER: OnceLock<SetFilter> = OnceLock::new();
@@ -42,14 +42,12 @@ pub fn init_logging(logging: &Logging) -> Result<(), Box<dyn std::error::Error +
 }
 
 fn keep_handle<S: 'static>(handle: Handle<EnvFilter, S>) {
-    let _ = SET_FILTER.set(Box::new(move |filter| {
-        handle.reload(filter).map_err(|e| e.to_string())
-    }));
+    let _ = SET_FILTER.set(Box::new(move |filter| handle.reload(filter)));
 }
 
 /// Applies a reloaded `logging.level`. Returns false, changing nothing, when
 /// `RUST_LOG` decides the level or logging is not set up.
-pub fn set_log_level(level: LogLevel) -> Result<bool, String> {
+pub fn set_log_level(level: LogLevel) -> Result<bool, reload::Error> {
     if std::env::var("RUST_LOG").is_ok_and(|d| !d.is_empty()) {
         return Ok(false);
     }
