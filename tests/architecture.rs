@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "ingest",
         &["codec", "config", "series", "shard", "telemetry"],
     ),
-    ("http", &["codec", "store", "telemetry"]),
+    ("http", &["codec", "series", "store", "telemetry"]),
     (
         "app",
         &[

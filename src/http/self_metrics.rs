@@ -5,6 +5,7 @@
 //! text formats, so it holds no metric names of its own.
 
 use super::exposition::{FamilyType, Writer};
+use crate::series::escape_label_value;
 use crate::telemetry::{Collector, Family, Kind, ScrapeFacts, Telemetry};
 
 /// Writes every `tallyd_*` family that applies.
@@ -55,19 +56,6 @@ impl Collector for Renderer<'_, '_> {
         };
         self.writer
             .sample(family.name, suffix, &self.labels, None, value);
-    }
-}
-
-/// Appends a label value with `\`, `"` and newlines escaped, as the text
-/// formats require (an adapter's name may hold any of them).
-fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
     }
 }
 
