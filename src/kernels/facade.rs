@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 
 use super::backend::{Backend, ChoiceError, KernelChoice, Source};
 use super::common::{Moments, check_segments, quantile_rank, settle_zero_quantiles};
+use super::native::Layout;
 use super::scalar;
 use super::select;
 
@@ -163,6 +164,23 @@ impl Kernels {
                 scalar::cumulative_buckets(&values[segment[0]..segment[1]], bounds, counts);
             },
             |isa| isa::buckets_segmented(values, offsets, bounds, out)
+        )
+    }
+
+    /// The native histogram bucket key of each value under `layout` into `out`
+    /// ([`Layout::key`]); an element-wise kernel, so a window's whole buffer is
+    /// one call whatever its series.
+    pub fn native_keys(
+        &self,
+        values: &[f64],
+        layout: &Layout,
+        zero_threshold: f64,
+        out: &mut [i32],
+    ) {
+        dispatch!(
+            self,
+            scalar::native_keys(values, layout, zero_threshold, out),
+            |isa| isa::native_keys(values, layout, zero_threshold, out)
         )
     }
 

@@ -28,6 +28,7 @@ mod backend;
 mod common;
 mod facade;
 mod loops;
+pub mod native;
 mod partition;
 pub mod scalar;
 mod select;

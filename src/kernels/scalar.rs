@@ -13,6 +13,7 @@
 //! the target's baseline instructions (SSE2 on x86_64).
 
 use super::common::{LANES, LaneSums, Moments, quantile_rank, settle_zero_extremes, zero_signs};
+use super::native::Layout;
 
 /// Count, sum, min, max and centred sum of squares of `values`, in one pass.
 pub fn moments(values: &[f64]) -> Moments {
@@ -89,6 +90,16 @@ pub fn cumulative_buckets(values: &[f64], bounds: &[f64], out: &mut [u64]) {
     for slot in out.iter_mut() {
         running += *slot;
         *slot = running;
+    }
+}
+
+/// The native histogram bucket key of each value under `layout` ([`Layout::key`]:
+/// Prometheus' Go client's definition), [`ZERO_BUCKET`](super::native::ZERO_BUCKET)
+/// for values in the zero bucket; the caller reads the sign from the value.
+pub fn native_keys(values: &[f64], layout: &Layout, zero_threshold: f64, out: &mut [i32]) {
+    assert_eq!(values.len(), out.len(), "one key per value");
+    for (key, &v) in out.iter_mut().zip(values) {
+        *key = layout.key(v, zero_threshold);
     }
 }
 

@@ -10,6 +10,7 @@
 use proptest::prelude::*;
 
 use super::common::{Moments, quantile_rank};
+use super::native::{Layout, MAX_SCHEMA, MIN_SCHEMA};
 use super::{Backend, Kernels, scalar};
 
 /// The kernels on `backend`, or `None` (and a loud line) when this CPU lacks it.
@@ -148,6 +149,28 @@ macro_rules! backend_matches_the_reference {
                     scalar::cumulative_buckets(values, &bounds, &mut expected);
                     let mut got = vec![u64::MAX; bounds.len()];
                     kernels.cumulative_buckets(values, &bounds, &mut got);
+                    prop_assert_eq!(got, expected);
+                }
+
+                #[test]
+                fn native_keys_are_identical(
+                    (buffer, skip) in series(),
+                    schema in MIN_SCHEMA..=MAX_SCHEMA,
+                    edges in proptest::collection::vec(-3000i32..3000, 0..64),
+                    threshold in prop_oneof![Just(0.0), Just(1e-9), 0.0f64..10.0],
+                ) {
+                    let Some(kernels) = kernels_or_skip($backend) else { return Ok(()) };
+                    let layout = Layout::of(schema);
+                    // Bucket edges and their neighbours, where a wrong key shows first.
+                    let mut values = buffer[skip..].to_vec();
+                    for key in edges {
+                        let edge = layout.upper_bound(key);
+                        values.extend([edge, edge.next_up(), edge.next_down(), -edge, f64::INFINITY, -0.0]);
+                    }
+                    let mut expected = vec![0; values.len()];
+                    scalar::native_keys(&values, layout, threshold, &mut expected);
+                    let mut got = vec![7; values.len()];
+                    kernels.native_keys(&values, layout, threshold, &mut got);
                     prop_assert_eq!(got, expected);
                 }
 

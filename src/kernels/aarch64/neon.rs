@@ -13,6 +13,7 @@ use std::arch::aarch64::*;
 use super::super::common::{
     LANES, LaneSums, Moments, ZeroSigns, count_at_or_below, settle_zero_extremes,
 };
+use super::super::native::Layout;
 use super::super::partition::{PartitionVector, partition_in_place};
 
 const W: usize = 2;
@@ -197,4 +198,18 @@ impl PartitionVector for F64x2 {
 pub unsafe fn partition_f64(v: &mut [f64], pivot: f64) -> usize {
     // SAFETY: NEON is enabled here.
     unsafe { partition_in_place::<F64x2>(v, pivot) }
+}
+
+/// Native histogram bucket keys, as [`Layout::key`] defines them. NEON has no
+/// gather, so each value takes the cell tables' path on its own: the mantissa's
+/// top bits name the cell, one comparison settles the key (no search).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn native_keys(values: &[f64], layout: &Layout, zero_threshold: f64, out: &mut [i32]) {
+    assert_eq!(values.len(), out.len(), "one key per value");
+    for (key, &v) in out.iter_mut().zip(values) {
+        *key = layout.cell_key(v, zero_threshold);
+    }
 }

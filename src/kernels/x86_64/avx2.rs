@@ -13,6 +13,7 @@ use std::arch::x86_64::*;
 use super::super::common::{
     LANES, LaneSums, Moments, ZeroSigns, count_at_or_below, settle_zero_extremes,
 };
+use super::super::native::{EXPONENT_MASK, HALF_EXPONENT, Layout, MANTISSA_MASK, ZERO_BUCKET};
 use super::super::partition::{PartitionVector, partition_in_place};
 
 const W: usize = 4;
@@ -225,4 +226,93 @@ impl PartitionVector for F64x4 {
 pub unsafe fn partition_f64(v: &mut [f64], pivot: f64) -> usize {
     // SAFETY: AVX2 is enabled here.
     unsafe { partition_in_place::<F64x4>(v, pivot) }
+}
+
+/// Native histogram bucket keys, as [`Layout::key`] defines them, four values a
+/// register: the mantissa's top bits index the layout's cell tables (two
+/// gathers), one comparison settles the key. A register holding a subnormal or
+/// an infinity outside the zero bucket takes the reference path.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn native_keys(values: &[f64], layout: &Layout, zero_threshold: f64, out: &mut [i32]) {
+    assert_eq!(values.len(), out.len(), "one key per value");
+    let schema = layout.schema();
+    let sign = _mm256_set1_pd(-0.0);
+    let threshold = _mm256_set1_pd(zero_threshold);
+    let exponent_mask = _mm256_set1_epi64x(EXPONENT_MASK as i64);
+    let mantissa_mask = _mm256_set1_epi64x(MANTISSA_MASK as i64);
+    let half_exponent = _mm256_set1_epi64x(HALF_EXPONENT as i64);
+    let all_exponent = _mm256_set1_epi64x(EXPONENT_MASK as i64);
+    let zero = _mm256_setzero_si256();
+    let cell_mask = _mm256_set1_epi64x((2i64 << schema.max(0)) - 1);
+    let cell_shift = _mm_cvtsi32_si128(51 - i32::from(schema.max(0)));
+    let octave_shift = _mm_cvtsi32_si128(i32::from(schema.max(0)));
+    // For s <= 0: ceil(exp / 2^-s), made non-negative so a logical shift floors it.
+    let divide_shift = _mm_cvtsi32_si128(-i32::from(schema.min(0)));
+    let bias = 4096i64;
+    let round_up = _mm256_set1_epi64x(((1i64 << -schema.min(0)) - 1) + (bias << -schema.min(0)));
+    let unbias = _mm256_set1_epi64x(bias);
+    let (below_table, edge_table) = (layout.cell_below(), layout.cell_edge());
+    let mut chunks = values.chunks_exact(W);
+    let mut keys_out = out.chunks_exact_mut(W);
+    for (chunk, keys) in (&mut chunks).zip(&mut keys_out) {
+        // SAFETY: the chunk holds W values.
+        let x = unsafe { _mm256_loadu_pd(chunk.as_ptr()) };
+        let magnitude = _mm256_andnot_pd(sign, x);
+        // Not above the threshold (NaN included): the zero bucket.
+        let in_zero = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NGT_UQ>(magnitude, threshold));
+        let bits = _mm256_castpd_si256(magnitude);
+        let exponent = _mm256_and_si256(bits, exponent_mask);
+        let odd = _mm256_or_si256(
+            _mm256_cmpeq_epi64(exponent, zero),
+            _mm256_cmpeq_epi64(exponent, all_exponent),
+        );
+        if _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_andnot_si256(in_zero, odd))) != 0 {
+            for (k, &v) in keys.iter_mut().zip(chunk) {
+                *k = layout.key(v, zero_threshold);
+            }
+            continue;
+        }
+        // exp - 1 of frexp: the biased exponent less 1023.
+        let exp_less_one =
+            _mm256_sub_epi64(_mm256_srli_epi64::<52>(bits), _mm256_set1_epi64x(1023));
+        let key = if schema > 0 {
+            let cell = _mm256_and_si256(_mm256_srl_epi64(bits, cell_shift), cell_mask);
+            // SAFETY: `cell` is below 2^(s+1), the length of both tables.
+            let (below, edge) = unsafe {
+                (
+                    _mm256_i64gather_epi64::<8>(below_table.as_ptr(), cell),
+                    _mm256_i64gather_pd::<8>(edge_table.as_ptr(), cell),
+                )
+            };
+            let frac = _mm256_castsi256_pd(_mm256_or_si256(
+                _mm256_and_si256(bits, mantissa_mask),
+                half_exponent,
+            ));
+            let edge_below = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_LT_OQ>(edge, frac));
+            let in_octave = _mm256_sub_epi64(below, edge_below);
+            _mm256_add_epi64(in_octave, _mm256_sll_epi64(exp_less_one, octave_shift))
+        } else {
+            // exp = exp_less_one + 1, less one when frac is 0.5 (mantissa zero).
+            let power_of_two = _mm256_cmpeq_epi64(_mm256_and_si256(bits, mantissa_mask), zero);
+            let exp = _mm256_add_epi64(
+                _mm256_sub_epi64(exp_less_one, _mm256_set1_epi64x(-1)),
+                power_of_two,
+            );
+            let shifted = _mm256_srl_epi64(_mm256_add_epi64(exp, round_up), divide_shift);
+            _mm256_sub_epi64(shifted, unbias)
+        };
+        let key = _mm256_blendv_epi8(key, _mm256_set1_epi64x(i64::from(ZERO_BUCKET)), in_zero);
+        let mut lanes = [0i64; W];
+        // SAFETY: `lanes` holds W 64-bit integers.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), key) };
+        for (k, lane) in keys.iter_mut().zip(lanes) {
+            *k = lane as i32;
+        }
+    }
+    for (k, &v) in keys_out.into_remainder().iter_mut().zip(chunks.remainder()) {
+        *k = layout.key(v, zero_threshold);
+    }
 }

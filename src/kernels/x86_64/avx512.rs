@@ -14,6 +14,7 @@ use std::arch::x86_64::*;
 use super::super::common::{
     LANES, LaneSums, Moments, ZeroSigns, count_at_or_below, settle_zero_extremes,
 };
+use super::super::native::{EXPONENT_MASK, HALF_EXPONENT, Layout, MANTISSA_MASK, ZERO_BUCKET};
 use super::super::partition::{PartitionVector, partition_in_place};
 
 const W: usize = 8;
@@ -188,4 +189,92 @@ impl PartitionVector for F64x8 {
 pub unsafe fn partition_f64(v: &mut [f64], pivot: f64) -> usize {
     // SAFETY: AVX-512F is enabled here.
     unsafe { partition_in_place::<F64x8>(v, pivot) }
+}
+
+/// Native histogram bucket keys, as [`Layout::key`] defines them, eight values a
+/// register: the mantissa's top bits index the layout's cell tables (two
+/// gathers), one masked add settles the key, and the keys narrow to 32 bits in
+/// the register. A register holding a subnormal or an infinity outside the zero
+/// bucket takes the reference path.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn native_keys(values: &[f64], layout: &Layout, zero_threshold: f64, out: &mut [i32]) {
+    assert_eq!(values.len(), out.len(), "one key per value");
+    let schema = layout.schema();
+    let fine = u32::from(schema.max(0) as u8);
+    let coarse = u32::from((-schema.min(0)) as u8);
+    let threshold = _mm512_set1_pd(zero_threshold);
+    let exponent_mask = _mm512_set1_epi64(EXPONENT_MASK as i64);
+    let mantissa_mask = _mm512_set1_epi64(MANTISSA_MASK as i64);
+    let half_exponent = _mm512_set1_epi64(HALF_EXPONENT as i64);
+    let zero = _mm512_setzero_si512();
+    let cell_mask = _mm512_set1_epi64((2i64 << fine) - 1);
+    let cell_shift = _mm512_set1_epi64(51 - i64::from(fine));
+    let round_up = _mm512_set1_epi64((1i64 << coarse) - 1);
+    let (below_table, edge_table) = (layout.cell_below(), layout.cell_edge());
+    let zero_bucket = _mm512_set1_epi64(i64::from(ZERO_BUCKET));
+    let mut chunks = values.chunks_exact(W);
+    let mut keys_out = out.chunks_exact_mut(W);
+    for (chunk, keys) in (&mut chunks).zip(&mut keys_out) {
+        // SAFETY: the chunk holds W values.
+        let x = unsafe { _mm512_loadu_pd(chunk.as_ptr()) };
+        let magnitude = _mm512_abs_pd(x);
+        // Not above the threshold (NaN included): the zero bucket.
+        let in_zero = _mm512_cmp_pd_mask::<_CMP_NGT_UQ>(magnitude, threshold);
+        let bits = _mm512_castpd_si512(magnitude);
+        let exponent = _mm512_and_si512(bits, exponent_mask);
+        let odd = _mm512_cmpeq_epi64_mask(exponent, zero)
+            | _mm512_cmpeq_epi64_mask(exponent, exponent_mask);
+        if odd & !in_zero != 0 {
+            for (k, &v) in keys.iter_mut().zip(chunk) {
+                *k = layout.key(v, zero_threshold);
+            }
+            continue;
+        }
+        // exp - 1 of frexp: the biased exponent less 1023.
+        let exp_less_one = _mm512_sub_epi64(_mm512_srli_epi64::<52>(bits), _mm512_set1_epi64(1023));
+        let key = if schema > 0 {
+            let cell = _mm512_and_si512(_mm512_srlv_epi64(bits, cell_shift), cell_mask);
+            // SAFETY: `cell` is below 2^(s+1), the length of both tables.
+            let (below, edge) = unsafe {
+                (
+                    _mm512_i64gather_epi64::<8>(cell, below_table.as_ptr()),
+                    _mm512_i64gather_pd::<8>(cell, edge_table.as_ptr()),
+                )
+            };
+            let frac = _mm512_castsi512_pd(_mm512_or_si512(
+                _mm512_and_si512(bits, mantissa_mask),
+                half_exponent,
+            ));
+            let edge_below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(edge, frac);
+            let in_octave = _mm512_mask_add_epi64(below, edge_below, below, _mm512_set1_epi64(1));
+            _mm512_add_epi64(
+                in_octave,
+                _mm512_sllv_epi64(exp_less_one, _mm512_set1_epi64(i64::from(fine))),
+            )
+        } else {
+            // exp = exp_less_one + 1, less one when frac is 0.5 (mantissa zero).
+            let power_of_two = _mm512_cmpeq_epi64_mask(_mm512_and_si512(bits, mantissa_mask), zero);
+            let exp = _mm512_mask_sub_epi64(
+                _mm512_add_epi64(exp_less_one, _mm512_set1_epi64(1)),
+                power_of_two,
+                exp_less_one,
+                zero,
+            );
+            // ceil(exp / 2^-s), as an arithmetic shift floors.
+            _mm512_srav_epi64(
+                _mm512_add_epi64(exp, round_up),
+                _mm512_set1_epi64(i64::from(coarse)),
+            )
+        };
+        let key = _mm512_mask_blend_epi64(in_zero, key, zero_bucket);
+        let narrow = _mm512_cvtepi64_epi32(key);
+        // SAFETY: `keys` holds W 32-bit integers.
+        unsafe { _mm256_storeu_si256(keys.as_mut_ptr().cast(), narrow) };
+    }
+    for (k, &v) in keys_out.into_remainder().iter_mut().zip(chunks.remainder()) {
+        *k = layout.key(v, zero_threshold);
+    }
 }
