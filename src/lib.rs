@@ -19,10 +19,11 @@
 //! - [`kernels`]: the arithmetic of a window close (moments, exact quantiles,
 //!   buckets), scalar reference first; [`gpu`]: the same on a GPU for large
 //!   windows, chosen by a cost model;
-//! - [`store`]: closed windows as immutable snapshots, swapped atomically; it
+//! - [`store`]: closed windows as immutable snapshots, swapped atomically, and
+//!   the native histograms they carry (bucket keys from [`kernels`]); it
 //!   imports neither the shards that write it nor the readers above it;
 //! - [`http`]: `/metrics` (Prometheus, OpenMetrics), `/api/v1/rollups`, health;
-//!   it reads the store and telemetry only;
+//!   it reads the store, series names and telemetry only;
 //! - [`telemetry`]: logs, and tallyd's own `tallyd_*` metrics: one typed
 //!   catalogue of families, the counters written where events happen, and
 //!   their collection at scrape time;

@@ -14,7 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("workload", &["codec"]),
     ("config", &["kernels"]),
     ("telemetry", &["codec", "config", "kernels"]),
-    ("store", &["codec", "series"]),
+    ("store", &["codec", "kernels", "series"]),
     ("gpu", &["config", "kernels", "telemetry"]),
     (
         "shard",

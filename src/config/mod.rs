@@ -14,9 +14,9 @@ mod values;
 pub use load::{ConfigError, InvalidConfig, load_file, parse};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
-    LogLevel, Logging, Window,
+    LogLevel, Logging, NativeHistograms, Window,
 };
 pub use values::{
-    AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, Quantile, Quantiles,
-    SocketPath, ThreadCount,
+    AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, NativeSchema, Quantile,
+    Quantiles, SocketPath, ThreadCount, ZeroThreshold,
 };

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroU64};
+use std::num::NonZeroUsize;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    AddrList, Buckets, ByteSize, FileMode, HumanDuration, ListenAddr, NamePattern, Quantiles,
-    SocketPath, ThreadCount,
+    AddrList, Buckets, ByteSize, FileMode, HumanDuration, ListenAddr, NamePattern, NativeSchema,
+    Quantiles, SocketPath, ThreadCount, ZeroThreshold,
 };
 
 use crate::kernels::KernelChoice;
@@ -165,6 +166,36 @@ pub struct Aggregation {
     /// reference), or `simd` (the fastest SIMD one; an error on a CPU with none).
     /// The `TALLYD_KERNEL` environment variable overrides it. Default `auto`.
     pub kernel: KernelChoice,
+    /// Prometheus native histograms for timers, histograms and distributions.
+    pub native_histograms: NativeHistograms,
+}
+
+/// `aggregation.native_histograms`: sparse exponential buckets that merge
+/// exactly across hosts (`histogram_quantile` over `sum(rate(...))`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeHistograms {
+    /// Expose every timer, histogram and distribution as a histogram family
+    /// with native buckets, in place of the summary. Default false.
+    pub enabled: bool,
+    /// Bucket resolution, -4..=8: bucket base `2^(2^-schema)`. Pin one value
+    /// fleet-wide; histograms of different schemas merge at the lower. Default 3.
+    pub schema: NativeSchema,
+    /// Populated buckets per series before its schema is lowered. Default 160.
+    pub max_buckets: NonZeroUsize,
+    /// Values with `|v| <=` this go to the zero bucket. Default 0.
+    pub zero_threshold: ZeroThreshold,
+}
+
+impl Default for NativeHistograms {
+    fn default() -> Self {
+        NativeHistograms {
+            enabled: false,
+            schema: NativeSchema::try_from(3).expect("valid default schema"),
+            max_buckets: NonZeroUsize::new(160).expect("nonzero"),
+            zero_threshold: ZeroThreshold::try_from(0.0).expect("valid default threshold"),
+        }
+    }
 }
 
 impl Default for Aggregation {
@@ -178,6 +209,7 @@ impl Default for Aggregation {
             gauge_sign: GaugeSign::Statsd,
             histograms: Vec::new(),
             kernel: KernelChoice::Auto,
+            native_histograms: NativeHistograms::default(),
         }
     }
 }

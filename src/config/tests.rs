@@ -211,6 +211,21 @@ fn rejects_each_kind_of_bad_value_with_its_key() {
         ("shards: 0", "shards", "auto"),
         ("shards: many", "shards", "auto"),
         ("logging: { level: loud }", "logging.level", "loud"),
+        (
+            "aggregation: { native_histograms: { schema: 9 } }",
+            "aggregation.native_histograms.schema",
+            "use -4 to 8",
+        ),
+        (
+            "aggregation: { native_histograms: { zero_threshold: -1 } }",
+            "aggregation.native_histograms.zero_threshold",
+            "finite number >= 0",
+        ),
+        (
+            "aggregation: { native_histograms: { max_buckets: 0 } }",
+            "aggregation.native_histograms.max_buckets",
+            "",
+        ),
     ];
     for &(yaml, key, words) in cases {
         let msg = rejection(yaml);

@@ -291,6 +291,71 @@ impl From<Quantile> for f64 {
     }
 }
 
+/// A native histogram schema in -4..=8: bucket base `2^(2^-schema)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct NativeSchema(i8);
+
+impl NativeSchema {
+    /// The schema number.
+    pub const fn get(self) -> i8 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for NativeSchema {
+    type Error = String;
+
+    fn try_from(schema: i64) -> Result<Self, String> {
+        match i8::try_from(schema) {
+            Ok(s) if (-4..=8).contains(&s) => Ok(NativeSchema(s)),
+            _ => Err(format!(
+                "schema {schema} is not a native histogram schema (use -4 to 8; 3 gives \
+                 buckets 9% wide, each step up halves the width)"
+            )),
+        }
+    }
+}
+
+impl From<NativeSchema> for i64 {
+    fn from(schema: NativeSchema) -> i64 {
+        i64::from(schema.0)
+    }
+}
+
+/// The width of a native histogram's zero bucket: a finite number >= 0.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct ZeroThreshold(f64);
+
+impl ZeroThreshold {
+    /// The threshold: values with `|v| <=` it fall in the zero bucket.
+    pub const fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for ZeroThreshold {
+    type Error = String;
+
+    fn try_from(threshold: f64) -> Result<Self, String> {
+        if threshold.is_finite() && threshold >= 0.0 {
+            Ok(ZeroThreshold(threshold))
+        } else {
+            Err(format!(
+                "{threshold} is not a zero threshold (use a finite number >= 0; 0 keeps \
+                 only exact zeros in the zero bucket)"
+            ))
+        }
+    }
+}
+
+impl From<ZeroThreshold> for f64 {
+    fn from(threshold: ZeroThreshold) -> f64 {
+        threshold.0
+    }
+}
+
 /// Quantiles to report, each in (0, 1], none repeated.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(try_from = "Vec<Quantile>")]

@@ -5,8 +5,10 @@
 
 mod bounds;
 mod history;
+mod native;
 mod snapshot;
 
 pub use bounds::WindowBounds;
 pub use history::{History, Store};
+pub use native::{KeyScratch, NativeHistogram, Span};
 pub use snapshot::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowSnapshot};

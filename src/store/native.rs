@@ -1,0 +1,329 @@
+//! Native histograms as readers see them: sparse exponential buckets, cumulative
+//! since the series appeared, and how windows are added to them.
+//!
+//! A [`NativeHistogram`] holds its populated buckets only, as sorted `(key,
+//! count)` lists for positive and negative values, plus the zero bucket. Counts
+//! are floats because each sample counts 1/rate; when every count is a whole
+//! number the exposition writes an integer histogram, otherwise a float one.
+//!
+//! Buckets are added per window from the keys the kernel computed at the
+//! configured schema ([`crate::kernels::Kernels::native_keys`]). A histogram
+//! whose populated buckets pass its limit lowers its schema by one, merging each
+//! pair of buckets, until it fits: what Prometheus' clients do, and exact,
+//! because each schema's bounds are every other bound of the next one. Keys of
+//! a higher schema map to a lower one by the same rule, so a window keyed at
+//! the configured schema adds exactly into a histogram already lowered.
+//!
+//! The span layout of the exposition and of remote write ([`Span`],
+//! [`NativeHistogram::spans`]) lives here so both encode the same buckets.
+
+use crate::kernels::native::{Layout, MIN_SCHEMA, ZERO_BUCKET};
+
+/// A cumulative native histogram of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeHistogram {
+    /// The schema in use: the configured one, or lower once lowered to fit.
+    pub schema: i8,
+    /// Values with `|v| <=` this count in the zero bucket.
+    pub zero_threshold: f64,
+    /// Weight in the zero bucket.
+    pub zero_count: f64,
+    /// Sum of 1/rate over every sample.
+    pub count: f64,
+    /// Sum of value/rate over every sample.
+    pub sum: f64,
+    /// Positive buckets: `(key, count)`, keys strictly increasing, counts non-zero.
+    pub positive: Vec<(i32, f64)>,
+    /// Negative buckets (keys of `|v|`), as `positive`.
+    pub negative: Vec<(i32, f64)>,
+}
+
+/// A run of consecutive buckets in the exposition's layout: `offset` buckets
+/// after the previous span's end (after key 0 for the first), `length` buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Gap before the span, in buckets (the first span's offset is its first key).
+    pub offset: i32,
+    /// Buckets in the span.
+    pub length: u32,
+}
+
+/// Buffers a window's counting reuses from series to series.
+#[derive(Debug, Default)]
+pub struct KeyScratch {
+    positive: Vec<i32>,
+    negative: Vec<i32>,
+    dense: Vec<u32>,
+}
+
+impl NativeHistogram {
+    /// An empty histogram of `schema`.
+    pub fn new(schema: i8, zero_threshold: f64) -> Self {
+        NativeHistogram {
+            schema,
+            zero_threshold,
+            zero_count: 0.0,
+            count: 0.0,
+            sum: 0.0,
+            positive: Vec::new(),
+            negative: Vec::new(),
+        }
+    }
+
+    /// Populated buckets, both signs (the zero bucket not included).
+    pub fn buckets(&self) -> usize {
+        self.positive.len() + self.negative.len()
+    }
+
+    /// True when every count is a whole number that a 64-bit integer holds
+    /// exactly (an integer histogram); false when some sample had a rate.
+    pub fn is_integral(&self) -> bool {
+        let whole = |c: f64| c.fract() == 0.0 && c < (1u64 << 53) as f64;
+        whole(self.count)
+            && whole(self.zero_count)
+            && self.positive.iter().all(|&(_, c)| whole(c))
+            && self.negative.iter().all(|&(_, c)| whole(c))
+    }
+
+    /// Adds one window of samples: `values` and their `keys` at `key_schema`
+    /// (at least this histogram's schema), each sample weighing `weight`.
+    /// `sum` is the window's sum of value/rate (the weights applied).
+    pub fn add_window(
+        &mut self,
+        values: &[f64],
+        keys: &[i32],
+        key_schema: i8,
+        weight: f64,
+        sum: f64,
+        scratch: &mut KeyScratch,
+    ) {
+        debug_assert_eq!(values.len(), keys.len());
+        debug_assert!(key_schema >= self.schema);
+        let shift = (key_schema - self.schema) as u32;
+        scratch.positive.clear();
+        scratch.negative.clear();
+        let mut zeros = 0usize;
+        for (&key, &value) in keys.iter().zip(values) {
+            if key == ZERO_BUCKET {
+                zeros += 1;
+            } else if value > 0.0 {
+                scratch.positive.push(lower_key(key, shift));
+            } else {
+                scratch.negative.push(lower_key(key, shift));
+            }
+        }
+        self.zero_count += zeros as f64 * weight;
+        self.count += values.len() as f64 * weight;
+        self.sum += sum;
+        add_counted(
+            &mut self.positive,
+            &scratch.positive,
+            weight,
+            &mut scratch.dense,
+        );
+        add_counted(
+            &mut self.negative,
+            &scratch.negative,
+            weight,
+            &mut scratch.dense,
+        );
+    }
+
+    /// Adds `weight` (possibly negative: a correction) to the bucket of `value`,
+    /// without touching count or sum.
+    pub fn adjust(&mut self, value: f64, weight: f64) {
+        let key = Layout::of(self.schema).key(value, self.zero_threshold);
+        if key == ZERO_BUCKET {
+            self.zero_count += weight;
+            return;
+        }
+        let side = if value > 0.0 {
+            &mut self.positive
+        } else {
+            &mut self.negative
+        };
+        add_to(side, key, weight);
+    }
+
+    /// Lowers the schema one step at a time until at most `max_buckets`
+    /// buckets are populated (or the lowest schema is reached).
+    pub fn fit(&mut self, max_buckets: usize) {
+        while self.buckets() > max_buckets && self.schema > MIN_SCHEMA {
+            self.schema -= 1;
+            merge_pairs(&mut self.positive);
+            merge_pairs(&mut self.negative);
+        }
+    }
+
+    /// The spans and counts of `buckets` (either sign) in the exposition's
+    /// layout: a gap of one or two empty buckets is cheaper written as zero
+    /// counts than as a new span, as Prometheus' clients write it.
+    pub fn spans(buckets: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
+        let mut spans: Vec<Span> = Vec::new();
+        let mut counts = Vec::with_capacity(buckets.len());
+        let mut next_key = 0i32;
+        for (i, &(key, count)) in buckets.iter().enumerate() {
+            let gap = key - next_key;
+            match spans.last_mut() {
+                Some(span) if i > 0 && gap <= 2 => {
+                    counts.extend(std::iter::repeat_n(0.0, gap as usize));
+                    span.length += gap as u32 + 1;
+                }
+                _ => spans.push(Span {
+                    offset: gap,
+                    length: 1,
+                }),
+            }
+            counts.push(count);
+            next_key = key + 1;
+        }
+        (spans, counts)
+    }
+}
+
+/// `key` at a schema `shift` steps lower: `ceil(key / 2^shift)`.
+fn lower_key(key: i32, shift: u32) -> i32 {
+    ((i64::from(key) + (1 << shift) - 1) >> shift) as i32
+}
+
+/// Adds `weight` to the bucket `key` of the sorted list `side`.
+fn add_to(side: &mut Vec<(i32, f64)>, key: i32, weight: f64) {
+    match side.binary_search_by_key(&key, |&(k, _)| k) {
+        Ok(i) => side[i].1 += weight,
+        Err(i) => side.insert(i, (key, weight)),
+    }
+}
+
+/// Adds `weight` per occurrence of each key in `keys` to the sorted `side`.
+/// Keys are counted in a dense array when they span a narrow range (the usual
+/// window), by sorting otherwise.
+fn add_counted(side: &mut Vec<(i32, f64)>, keys: &[i32], weight: f64, dense: &mut Vec<u32>) {
+    let (Some(&low), Some(&high)) = (keys.iter().min(), keys.iter().max()) else {
+        return;
+    };
+    let range = (i64::from(high) - i64::from(low) + 1) as usize;
+    if range <= 4096.max(keys.len()) {
+        dense.clear();
+        dense.resize(range, 0);
+        for &key in keys {
+            dense[(key - low) as usize] += 1;
+        }
+        for (i, &hits) in dense.iter().enumerate() {
+            if hits > 0 {
+                add_to(side, low + i as i32, f64::from(hits) * weight);
+            }
+        }
+    } else {
+        let mut sorted = keys.to_vec();
+        sorted.sort_unstable();
+        for run in sorted.chunk_by(|a, b| a == b) {
+            add_to(side, run[0], run.len() as f64 * weight);
+        }
+    }
+}
+
+/// Merges each pair of buckets `2j - 1, 2j` into bucket `j` (one schema lower).
+fn merge_pairs(side: &mut Vec<(i32, f64)>) {
+    let mut merged: Vec<(i32, f64)> = Vec::with_capacity(side.len());
+    for &(key, count) in side.iter() {
+        let key = lower_key(key, 1);
+        match merged.last_mut() {
+            Some((last, total)) if *last == key => *total += count,
+            _ => merged.push((key, count)),
+        }
+    }
+    *side = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Kernels;
+
+    fn add(h: &mut NativeHistogram, values: &[f64], key_schema: i8, weight: f64) {
+        let mut keys = vec![0; values.len()];
+        let layout = Layout::of(key_schema);
+        Kernels::SCALAR.native_keys(values, layout, h.zero_threshold, &mut keys);
+        let sum = values.iter().sum::<f64>() * weight;
+        h.add_window(
+            values,
+            &keys,
+            key_schema,
+            weight,
+            sum,
+            &mut KeyScratch::default(),
+        );
+    }
+
+    #[test]
+    fn windows_accumulate_into_sorted_buckets() {
+        let mut h = NativeHistogram::new(3, 0.0);
+        add(&mut h, &[1.0, 2.0, 2.0, 0.0, -1.0], 3, 1.0);
+        add(&mut h, &[1.0, 3.0], 3, 1.0);
+        assert_eq!(h.positive, [(0, 2.0), (8, 2.0), (13, 1.0)]);
+        assert_eq!(h.negative, [(0, 1.0)]);
+        assert_eq!((h.zero_count, h.count, h.sum), (1.0, 7.0, 8.0));
+        assert!(h.is_integral());
+        add(&mut h, &[1.0], 3, 10.0);
+        assert_eq!(h.positive[0], (0, 12.0));
+        add(&mut h, &[1.0], 3, 1.0 / 0.3);
+        assert!(!h.is_integral());
+    }
+
+    #[test]
+    fn lowering_the_schema_merges_pairs_exactly() {
+        // The same values keyed at schema 3 and lowered to 1, or keyed at 1.
+        let values: Vec<f64> = (1..2000).map(|i| f64::from(i) * 0.37).collect();
+        let mut direct = NativeHistogram::new(1, 0.0);
+        add(&mut direct, &values, 1, 1.0);
+        let mut lowered = NativeHistogram::new(3, 0.0);
+        add(&mut lowered, &values, 3, 1.0);
+        lowered.fit(direct.buckets());
+        assert_eq!(lowered.schema, 1);
+        assert_eq!(lowered.positive, direct.positive);
+        // Keys of a higher schema add into a lowered histogram exactly too.
+        let mut mixed = NativeHistogram::new(1, 0.0);
+        add(&mut mixed, &values, 3, 1.0);
+        assert_eq!(mixed.positive, direct.positive);
+    }
+
+    #[test]
+    fn fit_stops_at_the_lowest_schema() {
+        let mut h = NativeHistogram::new(0, 0.0);
+        add(&mut h, &[1e-300, 1e-100, 1.0, 1e100, 1e300], 0, 1.0);
+        h.fit(1);
+        assert_eq!(h.schema, MIN_SCHEMA);
+        assert!(h.buckets() > 1);
+    }
+
+    #[test]
+    fn adjustments_correct_one_bucket() {
+        let mut h = NativeHistogram::new(3, 0.5);
+        add(&mut h, &[4.0, 0.1], 3, 2.0);
+        h.adjust(4.0, -1.0);
+        h.adjust(-0.2, 3.0);
+        assert_eq!(h.positive, [(16, 1.0)]);
+        assert_eq!(h.zero_count, 5.0);
+    }
+
+    #[test]
+    fn spans_fill_small_gaps_and_start_new_spans_after_large_ones() {
+        let buckets = [(-2, 1.0), (-1, 2.0), (1, 3.0), (5, 4.0)];
+        let (spans, counts) = NativeHistogram::spans(&buckets);
+        assert_eq!(
+            spans,
+            [
+                Span {
+                    offset: -2,
+                    length: 4
+                },
+                Span {
+                    offset: 3,
+                    length: 1
+                }
+            ]
+        );
+        assert_eq!(counts, [1.0, 2.0, 0.0, 3.0, 4.0]);
+        assert_eq!(NativeHistogram::spans(&[]), (vec![], vec![]));
+    }
+}
