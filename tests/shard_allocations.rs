@@ -10,7 +10,8 @@ use tallyd::codec::{Decoder, Message};
 use tallyd::config::Config;
 use tallyd::kernels::Kernels;
 use tallyd::shard::{
-    Batch, BatchPool, Completion, FlushScratch, Router, ShardSettings, ShardState, WindowSamples,
+    Batch, BatchPool, Completion, FlushScratch, NativeBook, Router, ShardSettings, ShardState,
+    WindowSamples,
 };
 use tallyd::store::WindowBounds;
 use tallyd::telemetry::{LocalTally, Telemetry};
@@ -120,7 +121,12 @@ fn routing_and_applying_known_series_allocates_nothing() {
     for (shard, window) in shards.iter_mut().zip(&windows) {
         let closed = shard.close(window, bounds(1));
         assert!(!closed.segments.is_empty());
-        let rollups = closed.complete(window, &Completion::default(), &mut FlushScratch::default());
+        let rollups = closed.complete(
+            window,
+            &Completion::default(),
+            &mut FlushScratch::default(),
+            &mut NativeBook::default(),
+        );
         assert!(!rollups.is_empty());
     }
 }

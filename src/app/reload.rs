@@ -4,7 +4,8 @@
 //! Applied from the next window on (every shard switches at the same window,
 //! see `shard::LiveTuning`): `aggregation.quantiles`, `aggregation.histograms`
 //! (series whose bounds change start those buckets afresh),
-//! `aggregation.gauge_sign`, `limits.max_series`, `limits.series_idle_ttl`, and
+//! `aggregation.native_histograms` (a lower schema or another zero threshold
+//! starts every native histogram afresh), `aggregation.gauge_sign`, `limits.max_series`, `limits.series_idle_ttl`, and
 //! `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set). Every
 //! other key needs a restart: a change to one is reported (logged and in the
 //! answer) and not applied, so the daemon keeps running as it was started.
@@ -131,6 +132,7 @@ impl Reloader {
         running.aggregation.quantiles = new.aggregation.quantiles.clone();
         running.aggregation.histograms = new.aggregation.histograms.clone();
         running.aggregation.gauge_sign = new.aggregation.gauge_sign;
+        running.aggregation.native_histograms = new.aggregation.native_histograms;
         running.limits.max_series = new.limits.max_series;
         running.limits.series_idle_ttl = new.limits.series_idle_ttl;
         running.logging.level = new.logging.level;
@@ -187,6 +189,11 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
         key(
             "aggregation.gauge_sign",
             old.aggregation.gauge_sign != new.aggregation.gauge_sign,
+            true,
+        ),
+        key(
+            "aggregation.native_histograms",
+            old.aggregation.native_histograms != new.aggregation.native_histograms,
             true,
         ),
         key(

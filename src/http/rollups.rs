@@ -244,6 +244,7 @@ mod tests {
             total_count: 300.0,
             total_sum: 15150.0,
             buckets: None,
+            native: None,
         };
         let series = vec![
             SeriesRollup {

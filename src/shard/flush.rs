@@ -21,6 +21,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::native_book::{NativeBook, NativeSettings};
 use super::series::Segment;
 use super::window_samples::WindowSamples;
 use crate::gpu::{Offload, Outputs, Request};
@@ -48,6 +49,8 @@ pub struct ClosedWindow {
     pub bounds: WindowBounds,
     /// The quantiles to compute, as configured when the window opened.
     pub quantiles: Arc<[f64]>,
+    /// Native histograms to keep, as configured when the window opened.
+    pub native: Option<NativeSettings>,
     /// Every series of the shard; sampled ones lack their window statistics.
     pub rollups: Vec<SeriesRollup>,
     /// The statistics to compute, one per sampled series with data.
@@ -67,36 +70,71 @@ impl ClosedWindow {
     /// Computes every segment's statistics from `samples` (the closed window's
     /// samples) with the CPU kernels, or on the GPU when the offload wants the
     /// window, and returns the complete rollups.
+    ///
+    /// With native histograms on, each batch of samples also goes through the
+    /// bucket-key kernel into `book`, and every sampled rollup gets its series'
+    /// cumulative histogram.
     pub fn complete(
         mut self,
         samples: &WindowSamples,
         completion: &Completion,
         scratch: &mut FlushScratch,
+        book: &mut NativeBook,
     ) -> Vec<SeriesRollup> {
         let (kernels, offload) = (completion.kernels, completion.offload.as_deref());
         let quantiles = self.quantiles.clone();
         let quantiles = &quantiles[..];
+        book.begin();
         // Counting the samples walks every series' list: only for an offload.
         let total = offload.map_or(0, |_| samples.len());
+        let mut done = false;
         if let Some(offload) = offload.filter(|o| o.wants(total)) {
-            let done = self.complete_on_gpu(samples, quantiles, offload, scratch);
-            scratch.release_gathered();
+            done = self.complete_on_gpu(samples, quantiles, offload, scratch);
             if done {
-                return self.rollups;
+                self.add_native(0..self.segments.len(), samples, scratch, kernels, book);
+            }
+            scratch.release_gathered();
+        }
+        if !done {
+            let started = Instant::now();
+            let mut first = 0;
+            while first < self.segments.len() {
+                let taken = scratch.gather(samples, &self.segments[first..], BATCH_SAMPLES);
+                scratch.run(kernels, quantiles);
+                self.store(first..first + taken, scratch, quantiles.len());
+                self.add_native(first..first + taken, samples, scratch, kernels, book);
+                first += taken;
+            }
+            if let Some(offload) = offload {
+                offload.observe_cpu(total, started.elapsed().as_secs_f64());
             }
         }
-        let started = Instant::now();
-        let mut first = 0;
-        while first < self.segments.len() {
-            let taken = scratch.gather(samples, &self.segments[first..], BATCH_SAMPLES);
-            scratch.run(kernels, quantiles);
-            self.store(first..first + taken, scratch, quantiles.len());
-            first += taken;
-        }
-        if let Some(offload) = offload {
-            offload.observe_cpu(total, started.elapsed().as_secs_f64());
+        if let Some(settings) = self.native {
+            book.attach(settings, &mut self.rollups);
         }
         self.rollups
+    }
+
+    /// Adds the gathered samples of `segments` to their native histograms, when kept.
+    fn add_native(
+        &self,
+        segments: std::ops::Range<usize>,
+        samples: &WindowSamples,
+        scratch: &FlushScratch,
+        kernels: Kernels,
+        book: &mut NativeBook,
+    ) {
+        if let Some(settings) = self.native {
+            book.add(
+                kernels,
+                settings,
+                &self.rollups,
+                &self.segments[segments],
+                &scratch.values,
+                &scratch.offsets,
+                samples,
+            );
+        }
     }
 
     /// The whole window on the GPU; false when it failed (counted by `offload`).

@@ -31,7 +31,13 @@ pub struct SeriesSettings {
     pub quantiles: Arc<[f64]>,
     /// How signed gauge values are read.
     pub gauge_sign: GaugeSign,
+    /// Native histograms are kept, so a sample whose rate differs from the
+    /// window's first must be weighed on its own (see [`Segment::adjustments`]).
+    pub weigh_each_sample: bool,
 }
+
+/// No slot: a series whose window had one sample rate.
+const NO_SLOT: u32 = u32::MAX;
 
 /// One series held by a shard.
 #[derive(Debug)]
@@ -62,6 +68,10 @@ pub(super) struct SampleState {
     weighted_sum: f64,
     /// Every sample of the window had rate 1.
     unit_rates: bool,
+    /// The rate of the window's first sample.
+    first_rate: f64,
+    /// Pairs (value, 1/rate - 1/first_rate) of the samples at another rate.
+    adjustments: u32,
     total_count: f64,
     total_sum: f64,
     buckets: Option<BucketHits>,
@@ -85,6 +95,13 @@ pub struct Segment {
     /// Every sample had rate 1, so `count` and `sum` are plain (and the kernel's
     /// fixed-order sum is reported, as the reference defines it).
     pub unit_rates: bool,
+    /// The rate of the window's first sample: every sample weighs 1/rate in a
+    /// native histogram, less its adjustment.
+    pub first_rate: f64,
+    /// When native histograms are kept and some samples came at another rate
+    /// than the first: the slot of `(value, 1/rate - 1/first_rate)` pairs that
+    /// correct their buckets' weight. `u32::MAX` when none.
+    pub adjustments: u32,
 }
 
 impl State {
@@ -111,6 +128,8 @@ impl State {
                 weight: 0.0,
                 weighted_sum: 0.0,
                 unit_rates: true,
+                first_rate: 1.0,
+                adjustments: NO_SLOT,
                 total_count: 0.0,
                 total_sum: 0.0,
                 buckets: bounds.map(|bounds| {
@@ -146,8 +165,9 @@ impl State {
         signed: bool,
         rate: f64,
         window: &mut WindowSamples,
-        gauge_sign: GaugeSign,
+        settings: &SeriesSettings,
     ) {
+        let gauge_sign = settings.gauge_sign;
         match self {
             State::Counter { sum, active, .. } => {
                 *sum += value / rate;
@@ -166,7 +186,7 @@ impl State {
                 }
                 *active = true;
             }
-            State::Samples(state) => state.add(value, rate, window),
+            State::Samples(state) => state.add(value, rate, window, settings.weigh_each_sample),
             // Sets are fed through `add_member`.
             State::Set { .. } => {}
         }
@@ -231,15 +251,24 @@ impl State {
 
 impl SampleState {
     #[inline]
-    fn add(&mut self, value: f64, rate: f64, window: &mut WindowSamples) {
+    fn add(&mut self, value: f64, rate: f64, window: &mut WindowSamples, weigh_each: bool) {
         if self.generation != window.generation() {
             self.generation = window.generation();
             self.slot = window.new_slot();
             self.weight = 0.0;
             self.weighted_sum = 0.0;
             self.unit_rates = true;
+            self.first_rate = rate;
+            self.adjustments = NO_SLOT;
         }
         window.push(self.slot, value);
+        if weigh_each && rate != self.first_rate {
+            if self.adjustments == NO_SLOT {
+                self.adjustments = window.new_slot();
+            }
+            window.push(self.adjustments, value);
+            window.push(self.adjustments, 1.0 / rate - 1.0 / self.first_rate);
+        }
         let weight = 1.0 / rate;
         self.weight += weight;
         self.weighted_sum += value / rate;
@@ -261,6 +290,8 @@ impl SampleState {
                 count: self.weight,
                 sum: self.weighted_sum,
                 unit_rates: self.unit_rates,
+                first_rate: self.first_rate,
+                adjustments: self.adjustments,
             }
         });
         self.generation = u64::MAX;
@@ -283,6 +314,7 @@ impl SampleState {
             total_count: self.total_count,
             total_sum: self.total_sum,
             buckets,
+            native: None,
         };
         (rollup, segment)
     }

@@ -110,7 +110,7 @@ impl ShardState {
 
     /// Applies every sample of `batch` to the open `window`.
     pub fn apply(&mut self, window: &mut WindowSamples, batch: &Batch) {
-        let gauge_sign = self.settings.tuning.series.gauge_sign;
+        let series_settings = &self.settings.tuning.series;
         let mut refused = 0u64;
         for sample in &batch.samples {
             let full = self.series.len() >= self.settings.tuning.max_series;
@@ -131,7 +131,7 @@ impl ShardState {
                     sample.signed,
                     sample.sample_rate,
                     window,
-                    gauge_sign,
+                    series_settings,
                 );
             }
         }
@@ -168,6 +168,7 @@ impl ShardState {
         ClosedWindow {
             bounds,
             quantiles: self.settings.tuning.series.quantiles.clone(),
+            native: self.settings.tuning.native,
             rollups,
             segments,
         }

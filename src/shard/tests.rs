@@ -39,6 +39,7 @@ struct Harness {
     state: ShardState,
     telemetry: Arc<Telemetry>,
     samples: WindowSamples,
+    book: NativeBook,
 }
 
 impl Harness {
@@ -50,6 +51,7 @@ impl Harness {
             state: ShardState::new(0, settings, telemetry.clone()),
             telemetry,
             samples: WindowSamples::default(),
+            book: NativeBook::default(),
         }
     }
 
@@ -64,6 +66,7 @@ impl Harness {
             &self.samples,
             &Completion::default(),
             &mut FlushScratch::default(),
+            &mut self.book,
         )
     }
 }
@@ -303,4 +306,81 @@ fn idle_series_are_removed_after_the_ttl() {
             active: true
         }
     );
+}
+
+fn native_of<'a>(rollups: &'a [SeriesRollup], name: &str) -> &'a crate::store::NativeHistogram {
+    let Rollup::Samples(samples) = find(rollups, name) else {
+        panic!("{name} is not sampled")
+    };
+    samples.native.as_deref().expect("a native histogram")
+}
+
+const NATIVE: &str = "aggregation: { native_histograms: { enabled: true } }";
+
+#[test]
+fn native_histograms_are_cumulative_across_windows() {
+    let mut h = Harness::new(NATIVE);
+    let first = h.window(WINDOW, "t:1|ms\nt:2|ms\nt:2|ms\nt:0|ms\nt:-1|ms");
+    let native = native_of(&first, "t");
+    assert_eq!(native.schema, 3);
+    assert_eq!(native.positive, [(0, 1.0), (8, 2.0)]);
+    assert_eq!(native.negative, [(0, 1.0)]);
+    assert_eq!((native.zero_count, native.count, native.sum), (1.0, 5.0, 4.0));
+    // A window without samples keeps the histogram as it was; one with samples adds.
+    let idle = h.window(next(WINDOW, 1), "");
+    assert_eq!(native_of(&idle, "t"), native);
+    let second = h.window(next(WINDOW, 2), "t:1|ms\nt:3|ms");
+    let native = native_of(&second, "t");
+    assert_eq!(native.positive, [(0, 2.0), (8, 2.0), (13, 1.0)]);
+    assert_eq!(native.count, 7.0);
+    // The published histogram of the first window did not change.
+    assert_eq!(native_of(&first, "t").count, 5.0);
+}
+
+#[test]
+fn native_histograms_weigh_each_sample_by_its_own_rate() {
+    let mut h = Harness::new(NATIVE);
+    // One rate for the window: every sample weighs 1/0.5.
+    let uniform = h.window(WINDOW, "u:1|h|@0.5\nu:2|h|@0.5");
+    assert_eq!(native_of(&uniform, "u").positive, [(0, 2.0), (8, 2.0)]);
+    // Mixed rates: 1 at rate 0.25 (4), 2 at rate 1 (1), 2 at rate 0.1 (10).
+    let mixed = h.window(next(WINDOW, 1), "m:1|d|@0.25\nm:2|d\nm:2|d|@0.1");
+    let native = native_of(&mixed, "m");
+    assert_eq!(native.positive, [(0, 4.0), (8, 11.0)]);
+    assert_eq!(native.count, 15.0);
+    assert!(native.is_integral());
+    let fractional = h.window(next(WINDOW, 2), "f:1|ms|@0.3");
+    assert!(!native_of(&fractional, "f").is_integral());
+}
+
+#[test]
+fn native_histograms_lower_their_schema_past_max_buckets_and_restart_with_the_series() {
+    let mut h = Harness::new(
+        "aggregation: { native_histograms: { enabled: true, max_buckets: 4 } }\n\
+         limits: { series_idle_ttl: 10s }",
+    );
+    let text: String = (1..=64).map(|v| format!("w:{v}|ms\n")).collect();
+    let wide = h.window(WINDOW, &text);
+    let native = native_of(&wide, "w");
+    assert!(native.buckets() <= 4, "{native:?}");
+    assert!(native.schema < 3);
+    assert_eq!(native.count, 64.0);
+    let total: f64 = native.positive.iter().map(|&(_, c)| c).sum();
+    assert_eq!(total, 64.0);
+    // Idle past the TTL: removed; when it comes back it starts afresh.
+    assert!(h.window(next(WINDOW, 1), "").is_empty());
+    let back = h.window(next(WINDOW, 2), "w:1|ms");
+    let native = native_of(&back, "w");
+    assert_eq!((native.schema, native.count), (3, 1.0));
+}
+
+#[test]
+fn without_native_histograms_no_rate_is_tracked_and_none_is_attached() {
+    let mut h = Harness::new("");
+    let rollups = h.window(WINDOW, "m:1|d|@0.25\nm:2|d");
+    let Rollup::Samples(samples) = find(&rollups, "m") else {
+        panic!("not sampled")
+    };
+    assert!(samples.native.is_none());
+    assert_eq!(h.samples.len(), 2);
 }

@@ -25,6 +25,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
 use super::flush::{ClosedWindow, Completion, FlushScratch};
+use super::native_book::NativeBook;
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
 use super::window_samples::WindowSamples;
@@ -211,12 +212,15 @@ fn flush_loop(
 ) {
     let counters = &telemetry.shards[index];
     let mut scratch = FlushScratch::default();
+    let mut book = NativeBook::default();
     for job in jobs {
         let started = Instant::now();
         let bounds = job.closed.bounds;
         let series = job.closed.rollups.len();
         let quantiles = job.closed.quantiles.clone();
-        let rollups = job.closed.complete(&job.samples, completion, &mut scratch);
+        let rollups = job
+            .closed
+            .complete(&job.samples, completion, &mut scratch, &mut book);
         store.publish(bounds, quantiles, rollups);
         let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);

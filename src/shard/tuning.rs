@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::native_book::NativeSettings;
 use super::series::SeriesSettings;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern};
@@ -30,6 +31,8 @@ pub struct Tuning {
     pub max_series: usize,
     /// Milliseconds without data after which a series is removed.
     pub idle_ttl_ms: u64,
+    /// Native histograms, when enabled.
+    pub native: Option<NativeSettings>,
 }
 
 impl Tuning {
@@ -37,10 +40,12 @@ impl Tuning {
     pub fn from_config(config: &Config, shards: usize) -> Tuning {
         let aggregation = &config.aggregation;
         let max_series = config.limits.max_series.get().div_ceil(shards as u64);
+        let native = NativeSettings::from_config(&aggregation.native_histograms);
         Tuning {
             series: SeriesSettings {
                 quantiles: aggregation.quantiles.iter().collect(),
                 gauge_sign: aggregation.gauge_sign,
+                weigh_each_sample: native.is_some(),
             },
             histograms: aggregation
                 .histograms
@@ -50,6 +55,7 @@ impl Tuning {
             max_series: usize::try_from(max_series).unwrap_or(usize::MAX),
             idle_ttl_ms: u64::try_from(config.limits.series_idle_ttl.get().as_millis())
                 .unwrap_or(u64::MAX),
+            native,
         }
     }
 

@@ -86,15 +86,16 @@ impl NativeHistogram {
     }
 
     /// Adds one window of samples: `values` and their `keys` at `key_schema`
-    /// (at least this histogram's schema), each sample weighing `weight`.
-    /// `sum` is the window's sum of value/rate (the weights applied).
+    /// (at least this histogram's schema), each sample weighing `weight` in
+    /// its bucket; `(count, sum)` are the window's sums of 1/rate and of
+    /// value/rate.
     pub fn add_window(
         &mut self,
         values: &[f64],
         keys: &[i32],
         key_schema: i8,
         weight: f64,
-        sum: f64,
+        (count, sum): (f64, f64),
         scratch: &mut KeyScratch,
     ) {
         debug_assert_eq!(values.len(), keys.len());
@@ -113,7 +114,7 @@ impl NativeHistogram {
             }
         }
         self.zero_count += zeros as f64 * weight;
-        self.count += values.len() as f64 * weight;
+        self.count += count;
         self.sum += sum;
         add_counted(
             &mut self.positive,
@@ -244,15 +245,12 @@ mod tests {
         let mut keys = vec![0; values.len()];
         let layout = Layout::of(key_schema);
         Kernels::SCALAR.native_keys(values, layout, h.zero_threshold, &mut keys);
-        let sum = values.iter().sum::<f64>() * weight;
-        h.add_window(
-            values,
-            &keys,
-            key_schema,
-            weight,
-            sum,
-            &mut KeyScratch::default(),
+        let totals = (
+            values.len() as f64 * weight,
+            values.iter().sum::<f64>() * weight,
         );
+        let scratch = &mut KeyScratch::default();
+        h.add_window(values, &keys, key_schema, weight, totals, scratch);
     }
 
     #[test]

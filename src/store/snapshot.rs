@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use super::WindowBounds;
+use super::{NativeHistogram, WindowBounds};
 use crate::series::SeriesMeta;
 
 /// Rollups of one closed window, across all shards.
@@ -85,6 +85,8 @@ pub struct SamplesRollup {
     pub total_sum: f64,
     /// Cumulative Prometheus buckets when a histogram rule matches the name.
     pub buckets: Option<Buckets>,
+    /// The cumulative native histogram, when native histograms are enabled.
+    pub native: Option<Arc<NativeHistogram>>,
 }
 
 /// Statistics of one window's samples of a series.
