@@ -16,16 +16,22 @@
 use std::fmt::Write;
 
 use crate::codec::MetricType;
-use crate::store::{Rollup, SamplesRollup, SeriesRollup, WindowSnapshot};
+use crate::store::{Buckets, NativeHistogram, Rollup, SeriesRollup, WindowSnapshot};
 
-/// Which text format a scrape asked for.
+/// Which format a scrape asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Prometheus text format 0.0.4.
     Prometheus,
     /// OpenMetrics 1.0.0.
     OpenMetrics,
+    /// Prometheus' protobuf format: length-delimited `MetricFamily` messages,
+    /// the only one that carries native histograms.
+    Protobuf,
 }
+
+/// The media type of the protobuf format, as scrapers ask for it.
+const PROTOBUF_TYPE: &str = "application/vnd.google.protobuf";
 
 impl Format {
     /// The `Content-Type` of a response in this format.
@@ -33,15 +39,42 @@ impl Format {
         match self {
             Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 
-    /// The format an `Accept` header asks for: OpenMetrics when it names it.
+    /// The format an `Accept` header prefers: of the formats it names, the one
+    /// with the highest `q` (the first on a tie); Prometheus text otherwise.
+    /// Protobuf counts only in its delimited `MetricFamily` form.
     pub fn from_accept(accept: Option<&str>) -> Self {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
+        let mut best = (Format::Prometheus, 0.0f64);
+        for part in accept.unwrap_or("").split(',') {
+            let mut fields = part.split(';').map(str::trim);
+            let media = fields.next().unwrap_or("");
+            let (mut q, mut proto, mut delimited) = (1.0, false, false);
+            for field in fields {
+                let (key, value) = field.split_once('=').unwrap_or((field, ""));
+                let value = value.trim().trim_matches('"');
+                match key.trim() {
+                    "q" => q = value.parse().unwrap_or(0.0),
+                    "proto" => proto = value == "io.prometheus.client.MetricFamily",
+                    "encoding" => delimited = value == "delimited",
+                    _ => {}
+                }
+            }
+            let format = match media {
+                "application/openmetrics-text" => Format::OpenMetrics,
+                PROTOBUF_TYPE if proto && delimited => Format::Protobuf,
+                "text/plain" | "*/*" => Format::Prometheus,
+                _ => continue,
+            };
+            if q > best.1 {
+                best = (format, q);
+            }
         }
+        best.0
     }
 }
 
@@ -83,44 +116,74 @@ pub fn write_value(out: &mut String, value: f64) {
     }
 }
 
+/// A summary's values: the configured quantiles (as numbers and as label
+/// values), this window's value of each (`None` when no sample arrived), and
+/// the cumulative `_sum` and `_count`.
+pub struct SummaryValues<'a> {
+    /// The quantiles.
+    pub quantiles: &'a [f64],
+    /// The same, as `quantile` label values.
+    pub quantile_labels: &'a [String],
+    /// The window's value of each quantile.
+    pub values: Option<&'a [f64]>,
+    /// Sum of value/rate since the series appeared.
+    pub sum: f64,
+    /// Sum of 1/rate since the series appeared.
+    pub count: f64,
+}
+
+/// A histogram's values: classic buckets, a native histogram, or both.
+pub struct HistogramValues<'a> {
+    /// Cumulative classic buckets, when a histogram rule matched.
+    pub classic: Option<&'a Buckets>,
+    /// The native histogram, when enabled.
+    pub native: Option<&'a NativeHistogram>,
+    /// Sum of value/rate since the series appeared.
+    pub sum: f64,
+    /// Sum of 1/rate since the series appeared.
+    pub count: f64,
+}
+
+/// What `/metrics` writes, in any format: families in order, each followed by
+/// its series. `labels` are rendered as the text formats spell them
+/// (`k="v",...`, from `SeriesMeta::prom_labels`).
+pub trait Exposition {
+    /// Starts a family; `base` is the name without `_total`.
+    fn family(&mut self, base: &str, kind: FamilyType, help: &str);
+    /// A counter's total or a gauge's value, in the current family.
+    fn value(&mut self, labels: &str, value: f64);
+    /// A summary series of the current family.
+    fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>);
+    /// A histogram series of the current family.
+    fn histogram(&mut self, labels: &str, histogram: &HistogramValues<'_>);
+}
+
 /// A text exposition being written.
 pub struct Writer<'a> {
     out: &'a mut String,
     format: Format,
+    /// The current family's sample name stem and whether it is a counter.
+    family: String,
+    counter: bool,
+    scratch: String,
 }
 
 impl<'a> Writer<'a> {
-    /// A writer appending to `out` in `format`.
+    /// A writer appending to `out` in `format` (a text format).
     pub fn new(out: &'a mut String, format: Format) -> Self {
-        Writer { out, format }
-    }
-
-    /// Writes the `# HELP` (when `help` is not empty) and `# TYPE` lines of a family.
-    /// `base` is the name without `_total`; counters get the suffix in the 0.0.4
-    /// format, where the family is named like its sample.
-    pub fn family(&mut self, base: &str, kind: FamilyType, help: &str) {
-        let total = if kind == FamilyType::Counter && self.format == Format::Prometheus {
-            "_total"
-        } else {
-            ""
-        };
-        if !help.is_empty() {
-            let _ = writeln!(self.out, "# HELP {base}{total} {help}");
+        Writer {
+            out,
+            format,
+            family: String::new(),
+            counter: false,
+            scratch: String::new(),
         }
-        let _ = writeln!(self.out, "# TYPE {base}{total} {}", kind.as_str());
     }
 
-    /// Writes one sample line: `{name}{suffix}{labels,extra} value`.
-    pub fn sample(
-        &mut self,
-        name: &str,
-        suffix: &str,
-        labels: &str,
-        extra: Option<(&str, &str)>,
-        value: f64,
-    ) {
+    /// Writes one sample line: `{family}{suffix}{labels,extra} value`.
+    fn sample(&mut self, suffix: &str, labels: &str, extra: Option<(&str, &str)>, value: f64) {
         let out = &mut *self.out;
-        out.push_str(name);
+        out.push_str(&self.family);
         out.push_str(suffix);
         if !labels.is_empty() || extra.is_some() {
             out.push('{');
@@ -149,6 +212,58 @@ impl<'a> Writer<'a> {
     }
 }
 
+impl Exposition for Writer<'_> {
+    /// Writes the `# HELP` (when `help` is not empty) and `# TYPE` lines. Counters
+    /// get the `_total` suffix in the 0.0.4 format, where the family is named
+    /// like its sample.
+    fn family(&mut self, base: &str, kind: FamilyType, help: &str) {
+        let total = if kind == FamilyType::Counter && self.format == Format::Prometheus {
+            "_total"
+        } else {
+            ""
+        };
+        if !help.is_empty() {
+            let _ = writeln!(self.out, "# HELP {base}{total} {help}");
+        }
+        let _ = writeln!(self.out, "# TYPE {base}{total} {}", kind.as_str());
+        self.family.clear();
+        self.family.push_str(base);
+        self.counter = kind == FamilyType::Counter;
+    }
+
+    fn value(&mut self, labels: &str, value: f64) {
+        let suffix = if self.counter { "_total" } else { "" };
+        self.sample(suffix, labels, None, value);
+    }
+
+    fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>) {
+        for (i, q) in summary.quantile_labels.iter().enumerate() {
+            let value = summary.values.map_or(f64::NAN, |values| values[i]);
+            self.sample("", labels, Some(("quantile", q)), value);
+        }
+        self.sample("_sum", labels, None, summary.sum);
+        self.sample("_count", labels, None, summary.count);
+    }
+
+    /// Classic buckets when a rule gave them; a native histogram alone is
+    /// written as its `+Inf` bucket, `_sum` and `_count` (its buckets need the
+    /// protobuf format).
+    fn histogram(&mut self, labels: &str, histogram: &HistogramValues<'_>) {
+        if let Some(buckets) = histogram.classic {
+            let mut bound = std::mem::take(&mut self.scratch);
+            for (&le, &count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
+                bound.clear();
+                write_value(&mut bound, le);
+                self.sample("_bucket", labels, Some(("le", &bound)), count);
+            }
+            self.scratch = bound;
+        }
+        self.sample("_bucket", labels, Some(("le", "+Inf")), histogram.count);
+        self.sample("_sum", labels, None, histogram.sum);
+        self.sample("_count", labels, None, histogram.count);
+    }
+}
+
 /// Appends `text` with `\\` and newlines escaped, as `# HELP` requires.
 fn escape_help(out: &mut String, text: &str) {
     for c in text.chars() {
@@ -165,7 +280,7 @@ fn family_type(series: &SeriesRollup) -> FamilyType {
     match &series.rollup {
         Rollup::Counter { .. } => FamilyType::Counter,
         Rollup::Gauge { .. } | Rollup::Set { .. } => FamilyType::Gauge,
-        Rollup::Samples(s) if s.buckets.is_some() => FamilyType::Histogram,
+        Rollup::Samples(s) if s.buckets.is_some() || s.native.is_some() => FamilyType::Histogram,
         Rollup::Samples(_) => FamilyType::Summary,
     }
 }
@@ -181,7 +296,7 @@ fn family_name(series: &SeriesRollup) -> &str {
 }
 
 /// Writes every series of `snapshot`; returns how many were skipped as conflicts.
-pub fn write_snapshot(w: &mut Writer<'_>, snapshot: &WindowSnapshot) -> u64 {
+pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64 {
     // The window's own quantiles: a reload may have changed them since.
     let quantile_labels: Vec<String> = snapshot
         .quantiles
@@ -192,7 +307,6 @@ pub fn write_snapshot(w: &mut Writer<'_>, snapshot: &WindowSnapshot) -> u64 {
             label
         })
         .collect();
-    let quantile_labels = &quantile_labels[..];
     let mut conflicts = 0;
     let mut help = String::new();
     let mut previous: Option<(&str, FamilyType, &str)> = None;
@@ -217,47 +331,31 @@ pub fn write_snapshot(w: &mut Writer<'_>, snapshot: &WindowSnapshot) -> u64 {
         }
         previous = Some((family, kind, labels));
         match &series.rollup {
-            Rollup::Counter { total, .. } => w.sample(family, "_total", labels, None, *total),
-            Rollup::Gauge { value, .. } => w.sample(family, "", labels, None, *value),
-            Rollup::Set { unique, .. } => w.sample(family, "", labels, None, *unique as f64),
-            Rollup::Samples(s) => write_samples(w, family, labels, s, quantile_labels),
+            Rollup::Counter { total, .. } => w.value(labels, *total),
+            Rollup::Gauge { value, .. } => w.value(labels, *value),
+            Rollup::Set { unique, .. } => w.value(labels, *unique as f64),
+            Rollup::Samples(s) if kind == FamilyType::Histogram => w.histogram(
+                labels,
+                &HistogramValues {
+                    classic: s.buckets.as_ref(),
+                    native: s.native.as_deref(),
+                    sum: s.total_sum,
+                    count: s.total_count,
+                },
+            ),
+            Rollup::Samples(s) => w.summary(
+                labels,
+                &SummaryValues {
+                    quantiles: &snapshot.quantiles,
+                    quantile_labels: &quantile_labels,
+                    values: s.window.as_ref().map(|window| &window.quantiles[..]),
+                    sum: s.total_sum,
+                    count: s.total_count,
+                },
+            ),
         }
     }
     conflicts
-}
-
-fn write_samples(
-    w: &mut Writer<'_>,
-    family: &str,
-    labels: &str,
-    s: &SamplesRollup,
-    quantile_labels: &[String],
-) {
-    match &s.buckets {
-        Some(buckets) => {
-            let mut bound = String::new();
-            for (&le, &count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
-                bound.clear();
-                write_value(&mut bound, le);
-                w.sample(family, "_bucket", labels, Some(("le", &bound)), count);
-            }
-            w.sample(
-                family,
-                "_bucket",
-                labels,
-                Some(("le", "+Inf")),
-                s.total_count,
-            );
-        }
-        None => {
-            for (i, q) in quantile_labels.iter().enumerate() {
-                let value = s.window.as_ref().map_or(f64::NAN, |win| win.quantiles[i]);
-                w.sample(family, "", labels, Some(("quantile", q)), value);
-            }
-        }
-    }
-    w.sample(family, "_sum", labels, None, s.total_sum);
-    w.sample(family, "_count", labels, None, s.total_count);
 }
 
 #[cfg(test)]
@@ -283,10 +381,21 @@ mod tests {
     }
 
     #[test]
-    fn openmetrics_is_asked_for_by_accept_header() {
+    fn the_accept_header_picks_the_format_by_q() {
         let om = "application/openmetrics-text;version=1.0.0,text/plain;q=0.5";
         assert_eq!(Format::from_accept(Some(om)), Format::OpenMetrics);
         assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
         assert_eq!(Format::from_accept(None), Format::Prometheus);
+        // What Prometheus sends with native histograms enabled.
+        let prometheus = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+                          encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::from_accept(Some(prometheus)), Format::Protobuf);
+        let text_first = "text/plain;q=0.9,application/vnd.google.protobuf;\
+                          proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5";
+        assert_eq!(Format::from_accept(Some(text_first)), Format::Prometheus);
+        // Protobuf in its text or compact-text encodings is not served.
+        let compact = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+                       encoding=compact-text";
+        assert_eq!(Format::from_accept(Some(compact)), Format::Prometheus);
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP side: Prometheus/OpenMetrics exposition, the JSON rollups API, health
+//! The HTTP side: Prometheus exposition (text, OpenMetrics, protobuf with native
+//! histograms), the JSON rollups API, health
 //! (and the probe that `tallyd healthcheck` uses).
 //!
 //! Reads only: the store's snapshots and the telemetry counters. Never blocks a
@@ -6,6 +7,7 @@
 
 mod exposition;
 mod probe;
+mod protobuf;
 mod rollups;
 mod self_metrics;
 mod server;

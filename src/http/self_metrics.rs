@@ -1,15 +1,15 @@
 //! Rendering tallyd's own `tallyd_*` families after the user's series on `/metrics`.
 //!
 //! The families, their names, help, types and labels come from the telemetry
-//! catalogue through [`Telemetry::collect`]; this module only spells them in the
-//! text formats, so it holds no metric names of its own.
+//! catalogue through [`Telemetry::collect`]; this module only hands them to an
+//! [`Exposition`] (text or protobuf), so it holds no metric names of its own.
 
-use super::exposition::{FamilyType, Writer};
+use super::exposition::{Exposition, FamilyType};
 use crate::series::escape_label_value;
 use crate::telemetry::{Collector, Family, Kind, ScrapeFacts, Telemetry};
 
 /// Writes every `tallyd_*` family that applies.
-pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &ScrapeFacts) {
+pub fn write_self_metrics(w: &mut impl Exposition, telemetry: &Telemetry, facts: &ScrapeFacts) {
     let mut renderer = Renderer {
         writer: w,
         family: None,
@@ -19,14 +19,14 @@ pub fn write_self_metrics(w: &mut Writer<'_>, telemetry: &Telemetry, facts: &Scr
 }
 
 /// A [`Collector`] writing to the exposition.
-struct Renderer<'w, 'a> {
-    writer: &'w mut Writer<'a>,
+struct Renderer<'w, E> {
+    writer: &'w mut E,
     family: Option<&'static Family>,
     /// Scratch for one sample's rendered labels.
     labels: String,
 }
 
-impl Collector for Renderer<'_, '_> {
+impl<E: Exposition> Collector for Renderer<'_, E> {
     fn family(&mut self, family: &'static Family) {
         let kind = match family.kind {
             Kind::Counter => FamilyType::Counter,
@@ -50,12 +50,7 @@ impl Collector for Renderer<'_, '_> {
             escape_label_value(&mut self.labels, value);
             self.labels.push('"');
         }
-        let suffix = match family.kind {
-            Kind::Counter => "_total",
-            Kind::Gauge => "",
-        };
-        self.writer
-            .sample(family.name, suffix, &self.labels, None, value);
+        self.writer.value(&self.labels, value);
     }
 }
 
@@ -63,6 +58,7 @@ impl Collector for Renderer<'_, '_> {
 mod tests {
     use super::*;
     use crate::http::Format;
+    use crate::http::exposition::Writer;
 
     #[test]
     fn families_render_with_their_type_suffix_and_escaped_labels() {

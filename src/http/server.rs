@@ -22,7 +22,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::exposition::{Format, Writer, write_snapshot};
+use super::exposition::{Exposition, Format, Writer, write_snapshot};
+use super::protobuf::ProtoWriter;
 use super::rollups::{self, Query};
 use super::self_metrics::write_self_metrics;
 use crate::store::Store;
@@ -55,13 +56,33 @@ impl HttpState {
     }
 
     /// The full exposition in `format`.
-    pub fn exposition(&self, format: Format) -> String {
-        let mut out = String::with_capacity(self.last_exposition_bytes.load(Ordering::Relaxed));
-        let mut writer = Writer::new(&mut out, format);
+    pub fn exposition(&self, format: Format) -> Vec<u8> {
+        let capacity = self.last_exposition_bytes.load(Ordering::Relaxed);
+        let out = match format {
+            Format::Protobuf => {
+                let mut out = Vec::with_capacity(capacity);
+                let mut writer = ProtoWriter::new(&mut out);
+                self.write(&mut writer);
+                writer.finish();
+                out
+            }
+            Format::Prometheus | Format::OpenMetrics => {
+                let mut out = String::with_capacity(capacity);
+                let mut writer = Writer::new(&mut out, format);
+                self.write(&mut writer);
+                writer.finish();
+                out.into_bytes()
+            }
+        };
+        self.last_exposition_bytes
+            .store(out.len() + out.len() / 8, Ordering::Relaxed);
+        out
+    }
+
+    /// The latest window's series, then tallyd's own families.
+    fn write(&self, writer: &mut impl Exposition) {
         let latest = self.store.latest();
-        let conflicts = latest
-            .as_ref()
-            .map_or(0, |s| write_snapshot(&mut writer, s));
+        let conflicts = latest.as_ref().map_or(0, |s| write_snapshot(writer, s));
         let facts = ScrapeFacts {
             conflicts,
             window_series: latest.as_ref().map_or(0, |s| s.series.len()),
@@ -69,11 +90,7 @@ impl HttpState {
                 .as_ref()
                 .map_or(0.0, |s| s.bounds.end_unix_ms as f64 / 1000.0),
         };
-        write_self_metrics(&mut writer, &self.telemetry, &facts);
-        writer.finish();
-        self.last_exposition_bytes
-            .store(out.len() + out.len() / 8, Ordering::Relaxed);
-        out
+        write_self_metrics(writer, &self.telemetry, &facts);
     }
 }
 
@@ -177,7 +194,7 @@ fn metrics(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Byte
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     let format = Format::from_accept(header(header::ACCEPT));
-    let body = state.exposition(format).into_bytes();
+    let body = state.exposition(format);
     let gzip = header(header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
     if !gzip {
         return respond(StatusCode::OK, format.content_type(), body);

@@ -325,7 +325,10 @@ fn native_histograms_are_cumulative_across_windows() {
     assert_eq!(native.schema, 3);
     assert_eq!(native.positive, [(0, 1.0), (8, 2.0)]);
     assert_eq!(native.negative, [(0, 1.0)]);
-    assert_eq!((native.zero_count, native.count, native.sum), (1.0, 5.0, 4.0));
+    assert_eq!(
+        (native.zero_count, native.count, native.sum),
+        (1.0, 5.0, 4.0)
+    );
     // A window without samples keeps the histogram as it was; one with samples adds.
     let idle = h.window(next(WINDOW, 1), "");
     assert_eq!(native_of(&idle, "t"), native);
