@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: Prometheus'
-# promtool (Debian package `prometheus`) to validate the exposition, and the
+# promtool and server (Debian package `prometheus`) to validate and scrape the
+# exposition, Prometheus' metrics.proto (golang-github-prometheus-client-model-dev)
+# to decode its protobuf form, and the
 # Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
 # its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser, and
 # Mesa's software Vulkan driver (lavapipe) so the GPU kernels run without a GPU,
@@ -13,6 +15,11 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v promtool >/dev/null; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
+
+if ! [ -f /usr/share/gocode/src/github.com/prometheus/client_model/io/prometheus/client/metrics.proto ]; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends golang-github-prometheus-client-model-dev
 fi
 
 if [ "$(dpkg-query -W -f='${Status}\n' mesa-vulkan-drivers libvulkan1 2>/dev/null | grep -c 'install ok installed')" != 2 ]; then
