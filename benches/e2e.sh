@@ -6,7 +6,9 @@
 # Environment: DURATION (default 10s), RATE (lines/s, 0 = flat out; default 0),
 # MIX (counter,gauge,timer,distribution weights; default 4,3,3,0), SINGLE_LINE=1
 # for one line per datagram, TALLYD_CPU / LOADGEN_CPU (default 0 / 1),
-# UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core).
+# UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core), and
+# EXTRA_CONFIG: YAML appended to tallyd's config (for example
+# 'aggregation: { native_histograms: { enabled: true } }').
 #
 # For each series count it prints one JSON object: lines sent, lines tallyd
 # aggregated, accepted lines/s, loss (sent minus aggregated, over sent, with the
@@ -46,6 +48,7 @@ listen: { udp: ["127.0.0.1:0"], udp_threads: $UDP_THREADS, http: "127.0.0.1:0" }
 window: { interval: 10s, retain: 2 }
 shards: $SHARDS
 logging: { format: json }
+${EXTRA_CONFIG:-}
 EOF
     taskset -c "$TALLYD_CPU" target/release/tallyd --config "$work/tallyd.yaml" 2>"$work/tallyd.log" &
     tallyd_pid=$!

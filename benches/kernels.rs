@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo bench --bench kernels` (add a filter such as `kernels/flush` for
 //! one group). Each kernel runs over 1e3, 1e5 and 1e7 seeded timer-like values
-//! (milliseconds, log-normal-ish with repeats); "kernels/flush" completes a
+//! (milliseconds, log-normal-ish with repeats); "kernels/native_keys" finds
+//! their native histogram buckets at schema 3; "kernels/flush" completes a
 //! window of 100,000 series of 100 samples each in the segmented form, as a
 //! shard's flush does (moments, then p50/p90/p99). Every iteration's answer is
 //! compared with the scalar reference computed up front, so a backend that
@@ -12,6 +13,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tallyd::kernels::native::Layout;
 use tallyd::kernels::{Backend, Kernels, Moments};
 
 const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
@@ -117,6 +119,27 @@ fn bench_buckets(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_native_keys(c: &mut Criterion) {
+    let mut group = c.benchmark_group("kernels/native_keys");
+    let layout = Layout::of(3);
+    for &n in sizes() {
+        let values = timer_values(n, 6);
+        let mut expected = vec![0; n];
+        Kernels::SCALAR.native_keys(&values, layout, 0.0, &mut expected);
+        group.throughput(Throughput::Elements(n as u64));
+        for (backend, kernels) in backends() {
+            group.bench_with_input(BenchmarkId::new(backend.as_str(), n), &values, |b, v| {
+                let mut keys = vec![0; n];
+                b.iter(|| {
+                    kernels.native_keys(black_box(v), layout, 0.0, &mut keys);
+                    assert!(keys == expected);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn bench_distinct(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels/distinct");
     for &n in sizes() {
@@ -209,6 +232,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_moments, bench_quantiles, bench_buckets, bench_distinct, bench_flush
+    targets = bench_moments, bench_quantiles, bench_buckets, bench_native_keys, bench_distinct, bench_flush
 }
 criterion_main!(benches);
