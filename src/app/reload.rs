@@ -197,6 +197,11 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             true,
         ),
         key(
+            "aggregation.timer_samples",
+            old.aggregation.timer_samples != new.aggregation.timer_samples,
+            false,
+        ),
+        key(
             "aggregation.kernel",
             old.aggregation.kernel != new.aggregation.kernel,
             false,

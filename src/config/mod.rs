@@ -14,7 +14,7 @@ mod values;
 pub use load::{ConfigError, InvalidConfig, load_file, parse};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
-    LogLevel, Logging, NativeHistograms, Window,
+    LogLevel, Logging, NativeHistograms, TimerSamples, Window,
 };
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, NativeSchema, Quantile,

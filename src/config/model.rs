@@ -141,6 +141,18 @@ pub enum GaugeSign {
     Dogstatsd,
 }
 
+/// What a timer, histogram or distribution keeps of its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerSamples {
+    /// Every sample of the window: exact quantiles, 8 bytes a sample.
+    #[default]
+    Exact,
+    /// A native histogram per series and window: quantiles estimated within
+    /// one bucket's width, memory bounded by `native_histograms.max_buckets`.
+    Histogram,
+}
+
 /// One `aggregation.histograms` entry: buckets for the metrics whose name matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +180,10 @@ pub struct Aggregation {
     pub kernel: KernelChoice,
     /// Prometheus native histograms for timers, histograms and distributions.
     pub native_histograms: NativeHistograms,
+    /// `exact` (keep every sample: exact quantiles) or `histogram` (keep a
+    /// native histogram of the window, with `native_histograms`' schema: memory
+    /// per series bounded whatever the rate). Default `exact`.
+    pub timer_samples: TimerSamples,
 }
 
 /// `aggregation.native_histograms`: sparse exponential buckets that merge
@@ -210,6 +226,7 @@ impl Default for Aggregation {
             histograms: Vec::new(),
             kernel: KernelChoice::Auto,
             native_histograms: NativeHistograms::default(),
+            timer_samples: TimerSamples::Exact,
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - gauge: `value`;
 //! - set: `unique`;
 //! - timer, histogram, distribution: `count`, `sum`, `min`, `max`, `mean`,
-//!   `stddev`, `quantiles` (a map from "0.5" to value), `rate` (count per second).
+//!   `stddev`, `quantiles` (a map from "0.5" to value), `rate` (count per second),
+//!   and `quantiles_from: "histogram"` when the quantiles are estimates.
 
 use std::collections::BTreeMap;
 
@@ -99,6 +100,10 @@ struct SeriesJson<'a> {
     /// From the quantile as written ("0.5") to its value (null when NaN).
     #[serde(skip_serializing_if = "Option::is_none")]
     quantiles: Option<BTreeMap<String, f64>>,
+    /// `"histogram"` when the quantiles are estimates from binned samples
+    /// (`timer_samples: histogram`); absent when they are exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantiles_from: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,6 +203,7 @@ fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJ
                         .map(|(q, v)| (q.to_string(), *v))
                         .collect(),
                 ),
+                quantiles_from: w.quantiles_from_histogram.then_some("histogram"),
                 rate: Some(w.count / seconds),
                 ..common
             },
@@ -240,6 +246,7 @@ mod tests {
                 mean: 50.5,
                 stddev: 28.86607004772212,
                 quantiles: quantiles.into(),
+                quantiles_from_histogram: false,
             }),
             total_count: 300.0,
             total_sum: 15150.0,

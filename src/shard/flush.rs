@@ -251,5 +251,6 @@ fn window_stats(moments: &Moments, quantiles: &[f64], segment: &Segment) -> Samp
         mean: sum / count,
         stddev: moments.stddev(),
         quantiles: quantiles.into(),
+        quantiles_from_histogram: false,
     }
 }

@@ -8,6 +8,8 @@
 //! through bounded queues.
 
 mod batch;
+mod binned;
+mod bucket_hits;
 mod clock;
 mod flush;
 mod key_map;

@@ -41,11 +41,16 @@ pub struct NativeSettings {
 impl NativeSettings {
     /// The settings of `config`, or `None` when native histograms are off.
     pub fn from_config(config: &NativeHistograms) -> Option<Self> {
-        config.enabled.then(|| NativeSettings {
+        config.enabled.then(|| NativeSettings::of(config))
+    }
+
+    /// The schema, bucket limit and zero bucket of `config`, enabled or not.
+    pub fn of(config: &NativeHistograms) -> Self {
+        NativeSettings {
             schema: config.schema.get(),
             max_buckets: config.max_buckets.get(),
             zero_threshold: config.zero_threshold.get(),
-        })
+        }
     }
 }
 
@@ -120,10 +125,13 @@ impl NativeBook {
 
     /// Gives every sampled series of `rollups` its histogram (an empty one for
     /// a series with no sample since native histograms were turned on), then
-    /// drops the histograms of series no longer listed.
+    /// drops the histograms of series no longer listed. Series that bin their
+    /// samples (`timer_samples: histogram`) come with their own.
     pub fn attach(&mut self, settings: NativeSettings, rollups: &mut [SeriesRollup]) {
         for series in rollups.iter_mut() {
-            if let Rollup::Samples(samples) = &mut series.rollup {
+            if let Rollup::Samples(samples) = &mut series.rollup
+                && samples.native.is_none()
+            {
                 let entry = entry(&mut self.entries, &series.meta, settings, self.window);
                 samples.native = Some(entry.histogram.clone());
             }

@@ -18,11 +18,14 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use super::binned::BinnedState;
+use super::bucket_hits::BucketHits;
 use super::key_map::IdentityHasher;
+use super::native_book::NativeSettings;
 use super::window_samples::WindowSamples;
 use crate::config::GaugeSign;
 use crate::series::SeriesMeta;
-use crate::store::{Buckets, Rollup, SamplesRollup, SeriesRollup};
+use crate::store::{Rollup, SamplesRollup, SeriesRollup};
 
 /// Per-shard settings every series update needs.
 #[derive(Debug, Clone)]
@@ -31,9 +34,12 @@ pub struct SeriesSettings {
     pub quantiles: Arc<[f64]>,
     /// How signed gauge values are read.
     pub gauge_sign: GaugeSign,
-    /// Native histograms are kept, so a sample whose rate differs from the
+    /// Native histograms are exposed: a sample whose rate differs from the
     /// window's first must be weighed on its own (see [`Segment::adjustments`]).
-    pub weigh_each_sample: bool,
+    pub native: Option<NativeSettings>,
+    /// `aggregation.timer_samples: histogram`: sampled series bin their samples
+    /// instead of keeping them.
+    pub binned: Option<NativeSettings>,
 }
 
 /// No slot: a series whose window had one sample rate.
@@ -56,6 +62,7 @@ pub(super) enum State {
     Gauge { value: f64, active: bool },
     Set { members: MemberSet },
     Samples(Box<SampleState>),
+    Binned(Box<BinnedState>),
 }
 
 #[derive(Debug)]
@@ -76,10 +83,6 @@ pub(super) struct SampleState {
     total_sum: f64,
     buckets: Option<BucketHits>,
 }
-
-/// Histogram bounds and the weight that fell at or below each bound but above the
-/// previous one (not cumulative), since the series appeared.
-type BucketHits = (Arc<[f64]>, Box<[f64]>);
 
 /// A sampled series' part of a window close that needs its values: done by the flush.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,7 +110,7 @@ pub struct Segment {
 impl State {
     /// The empty state of a new series of `meta.kind`, with histogram `bounds` when a
     /// rule matched its name.
-    pub fn new(meta: &SeriesMeta, bounds: Option<Arc<[f64]>>) -> Self {
+    pub fn new(meta: &SeriesMeta, bounds: Option<Arc<[f64]>>, settings: &SeriesSettings) -> Self {
         use crate::codec::MetricType::*;
         match meta.kind {
             Counter => State::Counter {
@@ -122,6 +125,15 @@ impl State {
             Set => State::Set {
                 members: MemberSet::default(),
             },
+            Timer | Histogram | Distribution if settings.binned.is_some() => {
+                let binned = settings.binned.expect("checked");
+                let buckets = BucketHits::new(bounds);
+                State::Binned(Box::new(BinnedState::new(
+                    binned,
+                    buckets,
+                    settings.native.is_some(),
+                )))
+            }
             Timer | Histogram | Distribution => State::Samples(Box::new(SampleState {
                 slot: 0,
                 generation: u64::MAX,
@@ -132,10 +144,7 @@ impl State {
                 adjustments: NO_SLOT,
                 total_count: 0.0,
                 total_sum: 0.0,
-                buckets: bounds.map(|bounds| {
-                    let hits = vec![0.0; bounds.len()].into_boxed_slice();
-                    (bounds, hits)
-                }),
+                buckets: BucketHits::new(bounds),
             })),
         }
     }
@@ -143,18 +152,12 @@ impl State {
     /// Gives a sampled series the histogram `bounds` a reload assigned it; bounds
     /// that differ from its own start from zero. Other kinds ignore it.
     pub fn set_buckets(&mut self, bounds: Option<Arc<[f64]>>) {
-        let State::Samples(state) = self else { return };
-        let unchanged = match (&state.buckets, &bounds) {
-            (Some((own, _)), Some(new)) => own[..] == new[..],
-            (None, None) => true,
-            _ => false,
+        let buckets = match self {
+            State::Samples(state) => &mut state.buckets,
+            State::Binned(state) => &mut state.buckets,
+            _ => return,
         };
-        if !unchanged {
-            state.buckets = bounds.map(|bounds| {
-                let hits = vec![0.0; bounds.len()].into_boxed_slice();
-                (bounds, hits)
-            });
-        }
+        *buckets = BucketHits::retuned(buckets.take(), bounds);
     }
 
     /// Applies one numeric sample (`signed`: the text had a sign) at `rate`.
@@ -186,7 +189,8 @@ impl State {
                 }
                 *active = true;
             }
-            State::Samples(state) => state.add(value, rate, window, settings.weigh_each_sample),
+            State::Samples(state) => state.add(value, rate, window, settings.native.is_some()),
+            State::Binned(state) => state.add(value, rate),
             // Sets are fed through `add_member`.
             State::Set { .. } => {}
         }
@@ -206,13 +210,18 @@ impl State {
             State::Counter { active, .. } | State::Gauge { active, .. } => *active,
             State::Set { members } => !members.is_empty(),
             State::Samples(state) => state.generation == generation,
+            State::Binned(state) => state.is_active(),
         }
     }
 
     /// The rollup of the window `generation` that is closing, resetting the
     /// window's state; for a sampled series with data, also the segment the flush
     /// must complete (its `rollup` index is the caller's to fill in).
-    pub fn close(&mut self, generation: u64) -> (Rollup, Option<Segment>) {
+    pub fn close(
+        &mut self,
+        generation: u64,
+        settings: &SeriesSettings,
+    ) -> (Rollup, Option<Segment>) {
         match self {
             State::Counter { sum, total, active } => {
                 *total += *sum;
@@ -245,6 +254,10 @@ impl State {
                 let (rollup, segment) = state.close(generation);
                 (Rollup::Samples(Box::new(rollup)), segment)
             }
+            State::Binned(state) => {
+                let rollup = state.close(&settings.quantiles);
+                (Rollup::Samples(Box::new(rollup)), None)
+            }
         }
     }
 }
@@ -273,10 +286,8 @@ impl SampleState {
         self.weight += weight;
         self.weighted_sum += value / rate;
         self.unit_rates &= rate == 1.0;
-        if let Some((bounds, hits)) = &mut self.buckets
-            && let Some(hit) = hits.get_mut(bounds.partition_point(|&bound| bound < value))
-        {
-            *hit += weight;
+        if let Some(buckets) = &mut self.buckets {
+            buckets.hit(value, weight);
         }
     }
 
@@ -295,20 +306,7 @@ impl SampleState {
             }
         });
         self.generation = u64::MAX;
-        let buckets = self.buckets.as_ref().map(|(bounds, hits)| {
-            let mut running = 0.0;
-            let counts = hits
-                .iter()
-                .map(|&hit| {
-                    running += hit;
-                    running
-                })
-                .collect();
-            Buckets {
-                bounds: bounds.clone(),
-                counts,
-            }
-        });
+        let buckets = self.buckets.as_ref().map(BucketHits::cumulative);
         let rollup = SamplesRollup {
             window: None,
             total_count: self.total_count,
@@ -323,8 +321,12 @@ impl SampleState {
 impl Series {
     /// The snapshot entry of this series for the window `generation` that is
     /// closing, and the flush's part of it.
-    pub fn close(&mut self, generation: u64) -> (SeriesRollup, Option<Segment>) {
-        let (rollup, segment) = self.state.close(generation);
+    pub fn close(
+        &mut self,
+        generation: u64,
+        settings: &SeriesSettings,
+    ) -> (SeriesRollup, Option<Segment>) {
+        let (rollup, segment) = self.state.close(generation, settings);
         let entry = SeriesRollup {
             meta: self.meta.clone(),
             rollup,

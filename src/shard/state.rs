@@ -155,7 +155,7 @@ impl ShardState {
         let mut rollups = Vec::with_capacity(self.series.len());
         let mut segments = Vec::new();
         for series in self.series.values_mut() {
-            let (rollup, segment) = series.close(generation);
+            let (rollup, segment) = series.close(generation, &self.settings.tuning.series);
             if let Some(mut segment) = segment {
                 segment.rollup = rollups.len() as u32;
                 segments.push(segment);
@@ -190,7 +190,11 @@ impl ShardState {
 /// A new series for the first sample of it, `sample` in `batch`.
 fn new_series(settings: &ShardSettings, batch: &Batch, sample: &BatchSample) -> Series {
     let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
-    let state = State::new(&meta, settings.tuning.buckets_for(&meta));
+    let state = State::new(
+        &meta,
+        settings.tuning.buckets_for(&meta),
+        &settings.tuning.series,
+    );
     Series {
         meta: Arc::new(meta),
         last_seen_ms: 0,

@@ -387,3 +387,53 @@ fn without_native_histograms_no_rate_is_tracked_and_none_is_attached() {
     assert!(samples.native.is_none());
     assert_eq!(h.samples.len(), 2);
 }
+
+#[test]
+fn binned_timers_keep_no_samples_and_estimate_quantiles_within_a_bucket() {
+    let mut h = Harness::new("aggregation: { timer_samples: histogram }");
+    let values: Vec<f64> = (1..=200).map(|i| f64::from(i) * 1.37).collect();
+    let text: String = values.iter().map(|v| format!("b:{v}|ms\n")).collect();
+    let rollups = h.window(WINDOW, &format!("{text}b:5|ms|@0.5\n"));
+    assert_eq!(h.samples.len(), 0, "no sample kept in the window");
+    let Rollup::Samples(samples) = find(&rollups, "b") else {
+        panic!("not sampled")
+    };
+    let window = samples.window.as_ref().expect("a window");
+    assert!(window.quantiles_from_histogram);
+    assert_eq!(window.count, 202.0);
+    assert_eq!((window.min, window.max), (1.37, 274.0));
+    let exact_sum: f64 = values.iter().sum::<f64>() + 10.0;
+    assert!((window.sum - exact_sum).abs() < 1e-9);
+    let mut all = values.clone();
+    all.push(5.0);
+    all.sort_by(f64::total_cmp);
+    let width = 2f64.powf(1.0 / 8.0) - 1.0;
+    for (&q, &estimate) in [0.5, 0.9, 0.99].iter().zip(window.quantiles.iter()) {
+        let exact = all[(q * all.len() as f64).ceil() as usize - 1];
+        assert!(
+            (estimate - exact).abs() / exact <= width,
+            "q {q}: {estimate} vs {exact}"
+        );
+    }
+    // Native histograms are off: none exposed. The next window starts empty.
+    assert!(samples.native.is_none());
+    let next_window = h.window(next(WINDOW, 1), "b:2|ms");
+    let Rollup::Samples(samples) = find(&next_window, "b") else {
+        panic!("not sampled")
+    };
+    assert_eq!(samples.window.as_ref().map(|w| w.count), Some(1.0));
+    assert_eq!(samples.total_count, 203.0);
+}
+
+#[test]
+fn binned_timers_expose_a_cumulative_native_histogram_when_enabled() {
+    let mut h = Harness::new(
+        "aggregation: { timer_samples: histogram, native_histograms: { enabled: true } }",
+    );
+    h.window(WINDOW, "n:1|ms\nn:2|ms");
+    let rollups = h.window(next(WINDOW, 1), "n:2|ms\nn:3|ms|@0.5");
+    let native = native_of(&rollups, "n");
+    assert_eq!(native.positive, [(0, 1.0), (8, 2.0), (13, 2.0)]);
+    assert_eq!((native.count, native.sum), (5.0, 11.0));
+    assert_eq!(h.book.len(), 0, "binned series bring their own histograms");
+}

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use super::native_book::NativeSettings;
 use super::series::SeriesSettings;
 use crate::codec::MetricType;
-use crate::config::{Config, NamePattern};
+use crate::config::{Config, NamePattern, TimerSamples};
 use crate::series::SeriesMeta;
 
 /// What a reload may change for shards.
@@ -45,7 +45,9 @@ impl Tuning {
             series: SeriesSettings {
                 quantiles: aggregation.quantiles.iter().collect(),
                 gauge_sign: aggregation.gauge_sign,
-                weigh_each_sample: native.is_some(),
+                native,
+                binned: (aggregation.timer_samples == TimerSamples::Histogram)
+                    .then(|| NativeSettings::of(&aggregation.native_histograms)),
             },
             histograms: aggregation
                 .histograms

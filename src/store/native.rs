@@ -146,6 +146,90 @@ impl NativeHistogram {
         add_to(side, key, weight);
     }
 
+    /// Adds one sample of `value` weighing `weight` (1/rate): its bucket, count
+    /// and sum, lowering the schema if the bucket is one too many.
+    pub fn record(&mut self, value: f64, weight: f64, max_buckets: usize) {
+        self.adjust(value, weight);
+        self.count += weight;
+        self.sum += value * weight;
+        if self.buckets() > max_buckets {
+            self.fit(max_buckets);
+        }
+    }
+
+    /// Empties the histogram, keeping its schema and its lists' room.
+    pub fn clear(&mut self) {
+        self.zero_count = 0.0;
+        self.count = 0.0;
+        self.sum = 0.0;
+        self.positive.clear();
+        self.negative.clear();
+    }
+
+    /// Adds `other` (same zero threshold) bucket by bucket, at the lower of the
+    /// two schemas, then lowers the schema until `max_buckets` fit.
+    pub fn merge(&mut self, other: &NativeHistogram, max_buckets: usize) {
+        while self.schema > other.schema {
+            self.schema -= 1;
+            merge_pairs(&mut self.positive);
+            merge_pairs(&mut self.negative);
+        }
+        let shift = (other.schema - self.schema) as u32;
+        for &(key, count) in &other.positive {
+            add_to(&mut self.positive, lower_key(key, shift), count);
+        }
+        for &(key, count) in &other.negative {
+            add_to(&mut self.negative, lower_key(key, shift), count);
+        }
+        self.zero_count += other.zero_count;
+        self.count += other.count;
+        self.sum += other.sum;
+        self.fit(max_buckets);
+    }
+
+    /// An estimate of quantile `q` (in `[0, 1]`): the bucket where the
+    /// cumulative count reaches `q * count`, interpolated linearly inside it
+    /// (as Prometheus' `histogram_quantile`), then kept within `[min, max]`,
+    /// the extremes actually seen. NaN when empty.
+    pub fn quantile(&self, q: f64, min: f64, max: f64) -> f64 {
+        let total = self.zero_count
+            + self.positive.iter().map(|&(_, c)| c).sum::<f64>()
+            + self.negative.iter().map(|&(_, c)| c).sum::<f64>();
+        if total <= 0.0 {
+            return f64::NAN;
+        }
+        let rank = q * total;
+        let layout = Layout::of(self.schema);
+        // In value order: negative buckets from the largest key down, the zero
+        // bucket, then positive buckets up. Each as (lower, upper, count).
+        let negative = self.negative.iter().rev().map(|&(key, count)| {
+            (
+                -layout.upper_bound(key),
+                -layout.upper_bound(key - 1),
+                count,
+            )
+        });
+        let zero = std::iter::once((-self.zero_threshold, self.zero_threshold, self.zero_count));
+        let positive = self
+            .positive
+            .iter()
+            .map(|&(key, count)| (layout.upper_bound(key - 1), layout.upper_bound(key), count));
+        let mut below = 0.0;
+        let mut estimate = max;
+        for (lower, upper, count) in negative.chain(zero).chain(positive) {
+            if count <= 0.0 {
+                continue;
+            }
+            if below + count >= rank {
+                let fraction = ((rank - below) / count).clamp(0.0, 1.0);
+                estimate = lower + (upper - lower) * fraction;
+                break;
+            }
+            below += count;
+        }
+        estimate.clamp(min, max)
+    }
+
     /// Lowers the schema one step at a time until at most `max_buckets`
     /// buckets are populated (or the lowest schema is reached).
     pub fn fit(&mut self, max_buckets: usize) {
@@ -302,6 +386,62 @@ mod tests {
         h.adjust(-0.2, 3.0);
         assert_eq!(h.positive, [(16, 1.0)]);
         assert_eq!(h.zero_count, 5.0);
+    }
+
+    #[test]
+    fn recorded_samples_and_merges_add_up_at_the_lower_schema() {
+        let mut window = NativeHistogram::new(3, 0.0);
+        for v in [1.0, 2.0, 3.0, -1.0, 0.0] {
+            window.record(v, 2.0, 160);
+        }
+        assert_eq!(window.positive, [(0, 2.0), (8, 2.0), (13, 2.0)]);
+        assert_eq!(
+            (window.zero_count, window.count, window.sum),
+            (2.0, 10.0, 10.0)
+        );
+        let mut cumulative = NativeHistogram::new(3, 0.0);
+        cumulative.merge(&window, 160);
+        cumulative.merge(&window, 160);
+        assert_eq!(cumulative.positive, [(0, 4.0), (8, 4.0), (13, 4.0)]);
+        // A coarser window lowers the cumulative histogram to its schema.
+        let mut coarse = NativeHistogram::new(1, 0.0);
+        coarse.record(3.0, 1.0, 160);
+        cumulative.merge(&coarse, 160);
+        assert_eq!(cumulative.schema, 1);
+        assert_eq!(cumulative.positive, [(0, 4.0), (2, 4.0), (4, 5.0)]);
+        assert_eq!(cumulative.count, 21.0);
+    }
+
+    #[test]
+    fn quantile_estimates_stay_within_a_bucket_of_the_exact_ones() {
+        let values: Vec<f64> = (1..=1000).map(|i| f64::from(i) * 0.731).collect();
+        let mut h = NativeHistogram::new(3, 0.0);
+        for &v in &values {
+            h.record(v, 1.0, 160);
+        }
+        let width = 2f64.powf(1.0 / 8.0) - 1.0;
+        for q in [0.01, 0.5, 0.9, 0.99, 1.0] {
+            let exact = values[((q * 1000.0) as usize).max(1) - 1];
+            let estimate = h.quantile(q, 0.731, 731.0);
+            assert!(
+                (estimate - exact).abs() / exact <= width,
+                "q {q}: {estimate} vs {exact}"
+            );
+        }
+        assert_eq!(h.quantile(1.0, 0.731, 731.0), 731.0);
+        assert!(
+            NativeHistogram::new(3, 0.0)
+                .quantile(0.5, 0.0, 0.0)
+                .is_nan()
+        );
+        // Negative values and the zero bucket keep value order.
+        let mut signed = NativeHistogram::new(3, 0.0);
+        for v in [-8.0, -8.0, 0.0, 5.0] {
+            signed.record(v, 1.0, 160);
+        }
+        assert!(signed.quantile(0.25, -8.0, 5.0) < -7.0);
+        assert_eq!(signed.quantile(0.75, -8.0, 5.0), 0.0);
+        assert!(signed.quantile(1.0, -8.0, 5.0) > 4.5);
     }
 
     #[test]

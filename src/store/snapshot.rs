@@ -104,8 +104,12 @@ pub struct SampleRollup {
     pub mean: f64,
     /// Population standard deviation of the values received.
     pub stddev: f64,
-    /// Exact quantiles of the values received, one per configured quantile.
+    /// Quantiles of the values received, one per configured quantile: exact,
+    /// or estimated from a histogram when `quantiles_from_histogram`.
     pub quantiles: Box<[f64]>,
+    /// The series binned its samples (`timer_samples: histogram`): quantiles
+    /// are estimates, within one bucket's width.
+    pub quantiles_from_histogram: bool,
 }
 
 /// Prometheus histogram buckets, cumulative since the series appeared.

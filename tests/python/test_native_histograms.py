@@ -173,6 +173,25 @@ class ProtobufExpositionTests(unittest.TestCase):
             self.assertEqual(daemon.stop(), 0)
 
 
+class BinnedTimerTests(unittest.TestCase):
+    def test_json_marks_quantiles_estimated_from_a_histogram(self):
+        daemon = Daemon("aggregation: { timer_samples: histogram }\n")
+        try:
+            values = latencies(4, 300)
+            send_all(daemon, "db.query", values)
+            status, body = daemon.get("/api/v1/rollups?name=db.query&windows=100")
+            self.assertEqual(status, 200)
+            series = [s for w in json.loads(body)["windows"] for s in w["series"]]
+            self.assertTrue(series)
+            self.assertEqual(sum(s["count"] for s in series), len(values))
+            for s in series:
+                self.assertEqual(s["quantiles_from"], "histogram")
+                self.assertLessEqual(s["min"], s["quantiles"]["0.5"])
+                self.assertLessEqual(s["quantiles"]["0.99"], s["max"])
+        finally:
+            self.assertEqual(daemon.stop(), 0)
+
+
 def free_port():
     """A port free now, for a server that cannot report the one it bound."""
     with socket.socket() as s:
