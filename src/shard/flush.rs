@@ -117,7 +117,7 @@ impl ClosedWindow {
 
     /// Adds the gathered samples of `segments` to their native histograms, when kept.
     fn add_native(
-        &self,
+        &mut self,
         segments: std::ops::Range<usize>,
         samples: &WindowSamples,
         scratch: &FlushScratch,
@@ -128,7 +128,7 @@ impl ClosedWindow {
             book.add(
                 kernels,
                 settings,
-                &self.rollups,
+                &mut self.rollups,
                 &self.segments[segments],
                 &scratch.values,
                 &scratch.offsets,

@@ -17,8 +17,10 @@
 //! `max_buckets` pairs), so published snapshots never change.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use super::key_map::IdentityHasher;
 use super::series::Segment;
 use super::window_samples::WindowSamples;
 use crate::config::NativeHistograms;
@@ -63,10 +65,19 @@ struct Entry {
     seen: u64,
 }
 
+/// Entries by series identity: its `SeriesMeta` address, mixed (a bijection,
+/// so no two series share a key) so that the map's bucket bits are uniform.
+type Entries = HashMap<u64, Entry, BuildHasherDefault<IdentityHasher>>;
+
+fn identity(meta: &Arc<SeriesMeta>) -> u64 {
+    let mixed = (Arc::as_ptr(meta) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mixed ^ (mixed >> 29)
+}
+
 /// Every native histogram of one shard, and the buffers that fill them.
 #[derive(Debug, Default)]
 pub struct NativeBook {
-    entries: HashMap<usize, Entry>,
+    entries: Entries,
     window: u64,
     keys: Vec<i32>,
     adjustments: Vec<f64>,
@@ -80,14 +91,15 @@ impl NativeBook {
     }
 
     /// Adds the samples of `segments` (gathered into `values`, cut by
-    /// `offsets`, in segment order) to their series' histograms: one key
-    /// kernel call over the whole buffer, then the counts per series.
+    /// `offsets`, in segment order) to their series' histograms, and gives
+    /// their rollups the result: one key kernel call over the whole buffer,
+    /// then the counts per series.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         kernels: Kernels,
         settings: NativeSettings,
-        rollups: &[SeriesRollup],
+        rollups: &mut [SeriesRollup],
         segments: &[Segment],
         values: &[f64],
         offsets: &[usize],
@@ -98,10 +110,10 @@ impl NativeBook {
         self.keys.resize(values.len(), 0);
         kernels.native_keys(values, layout, settings.zero_threshold, &mut self.keys);
         for (i, segment) in segments.iter().enumerate() {
-            let Some(meta) = rollups.get(segment.rollup as usize).map(|r| &r.meta) else {
+            let Some(series) = rollups.get_mut(segment.rollup as usize) else {
                 continue;
             };
-            let entry = entry(&mut self.entries, meta, settings, self.window);
+            let entry = entry(&mut self.entries, &series.meta, settings, self.window);
             let histogram = Arc::make_mut(&mut entry.histogram);
             let span = offsets[i]..offsets[i + 1];
             histogram.add_window(
@@ -120,13 +132,16 @@ impl NativeBook {
                 }
             }
             histogram.fit(settings.max_buckets);
+            if let Rollup::Samples(samples) = &mut series.rollup {
+                samples.native = Some(entry.histogram.clone());
+            }
         }
     }
 
-    /// Gives every sampled series of `rollups` its histogram (an empty one for
-    /// a series with no sample since native histograms were turned on), then
-    /// drops the histograms of series no longer listed. Series that bin their
-    /// samples (`timer_samples: histogram`) come with their own.
+    /// Gives every other sampled series of `rollups` its histogram (an empty
+    /// one for a series with no sample since native histograms were turned
+    /// on), then drops the histograms of series no longer listed. Series that
+    /// bin their samples (`timer_samples: histogram`) come with their own.
     pub fn attach(&mut self, settings: NativeSettings, rollups: &mut [SeriesRollup]) {
         for series in rollups.iter_mut() {
             if let Rollup::Samples(samples) = &mut series.rollup
@@ -153,21 +168,19 @@ impl NativeBook {
 
 /// The entry of `meta`'s series, created empty, marked seen in `window`.
 fn entry<'a>(
-    entries: &'a mut HashMap<usize, Entry>,
+    entries: &'a mut Entries,
     meta: &Arc<SeriesMeta>,
     settings: NativeSettings,
     window: u64,
 ) -> &'a mut Entry {
-    let entry = entries
-        .entry(Arc::as_ptr(meta) as usize)
-        .or_insert_with(|| Entry {
-            _meta: meta.clone(),
-            histogram: Arc::new(NativeHistogram::new(
-                settings.schema,
-                settings.zero_threshold,
-            )),
-            seen: window,
-        });
+    let entry = entries.entry(identity(meta)).or_insert_with(|| Entry {
+        _meta: meta.clone(),
+        histogram: Arc::new(NativeHistogram::new(
+            settings.schema,
+            settings.zero_threshold,
+        )),
+        seen: window,
+    });
     // A reload to a lower schema or another zero bucket starts afresh.
     let histogram = &entry.histogram;
     if histogram.schema > settings.schema || histogram.zero_threshold != settings.zero_threshold {

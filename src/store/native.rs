@@ -54,6 +54,7 @@ pub struct KeyScratch {
     positive: Vec<i32>,
     negative: Vec<i32>,
     dense: Vec<u32>,
+    merged: Vec<(i32, f64)>,
 }
 
 impl NativeHistogram {
@@ -116,18 +117,14 @@ impl NativeHistogram {
         self.zero_count += zeros as f64 * weight;
         self.count += count;
         self.sum += sum;
-        add_counted(
-            &mut self.positive,
-            &scratch.positive,
-            weight,
-            &mut scratch.dense,
-        );
-        add_counted(
-            &mut self.negative,
-            &scratch.negative,
-            weight,
-            &mut scratch.dense,
-        );
+        let KeyScratch {
+            positive,
+            negative,
+            dense,
+            merged,
+        } = scratch;
+        add_counted(&mut self.positive, positive, weight, dense, merged);
+        add_counted(&mut self.negative, negative, weight, dense, merged);
     }
 
     /// Adds `weight` (possibly negative: a correction) to the bucket of `value`,
@@ -279,32 +276,51 @@ fn add_to(side: &mut Vec<(i32, f64)>, key: i32, weight: f64) {
     }
 }
 
-/// Adds `weight` per occurrence of each key in `keys` to the sorted `side`.
-/// Keys are counted in a dense array when they span a narrow range (the usual
-/// window), by sorting otherwise.
-fn add_counted(side: &mut Vec<(i32, f64)>, keys: &[i32], weight: f64, dense: &mut Vec<u32>) {
+/// Adds `weight` per occurrence of each key in `keys` to the sorted `side`,
+/// in one merge of the two sorted lists (through `merged`, whose buffer the
+/// two then swap). Keys are counted in a dense array when they span a narrow
+/// range (the usual window), by sorting otherwise.
+fn add_counted(
+    side: &mut Vec<(i32, f64)>,
+    keys: &mut [i32],
+    weight: f64,
+    dense: &mut Vec<u32>,
+    merged: &mut Vec<(i32, f64)>,
+) {
     let (Some(&low), Some(&high)) = (keys.iter().min(), keys.iter().max()) else {
         return;
+    };
+    merged.clear();
+    let mut old = side.iter().copied().peekable();
+    let mut add = |key: i32, hits: f64| {
+        while let Some((k, c)) = old.next_if(|&(k, _)| k < key) {
+            merged.push((k, c));
+        }
+        match old.next_if(|&(k, _)| k == key) {
+            Some((k, c)) => merged.push((k, c + hits * weight)),
+            None => merged.push((key, hits * weight)),
+        }
     };
     let range = (i64::from(high) - i64::from(low) + 1) as usize;
     if range <= 4096.max(keys.len()) {
         dense.clear();
         dense.resize(range, 0);
-        for &key in keys {
+        for &key in keys.iter() {
             dense[(key - low) as usize] += 1;
         }
         for (i, &hits) in dense.iter().enumerate() {
             if hits > 0 {
-                add_to(side, low + i as i32, f64::from(hits) * weight);
+                add(low + i as i32, f64::from(hits));
             }
         }
     } else {
-        let mut sorted = keys.to_vec();
-        sorted.sort_unstable();
-        for run in sorted.chunk_by(|a, b| a == b) {
-            add_to(side, run[0], run.len() as f64 * weight);
+        keys.sort_unstable();
+        for run in keys.chunk_by(|a, b| a == b) {
+            add(run[0], run.len() as f64);
         }
     }
+    merged.extend(old);
+    std::mem::swap(side, merged);
 }
 
 /// Merges each pair of buckets `2j - 1, 2j` into bucket `j` (one schema lower).
@@ -350,6 +366,29 @@ mod tests {
         assert_eq!(h.positive[0], (0, 12.0));
         add(&mut h, &[1.0], 3, 1.0 / 0.3);
         assert!(!h.is_integral());
+    }
+
+    #[test]
+    fn counting_by_dense_array_or_by_sort_matches_one_sample_at_a_time() {
+        // A narrow window (dense counting) and one spanning 1e-300..1e300 (sorted).
+        for values in [
+            vec![3.0, 3.1, -7.0, 0.0, 12.0, 3.0, 5.5],
+            vec![1e-300, -1e-200, 1.0, 1e300, 1e300, 7.0, 0.0, -1e100],
+        ] {
+            let mut windowed = NativeHistogram::new(3, 0.0);
+            add(&mut windowed, &values, 3, 1.0);
+            add(&mut windowed, &values[1..], 3, 2.0);
+            let mut one_by_one = NativeHistogram::new(3, 0.0);
+            for &v in values.iter().chain(&values[1..]) {
+                one_by_one.adjust(v, 1.0);
+            }
+            for &v in &values[1..] {
+                one_by_one.adjust(v, 1.0);
+            }
+            assert_eq!(windowed.positive, one_by_one.positive);
+            assert_eq!(windowed.negative, one_by_one.negative);
+            assert_eq!(windowed.zero_count, one_by_one.zero_count);
+        }
     }
 
     #[test]
