@@ -234,10 +234,10 @@ impl Layout {
         (key + above) as i32
     }
 
-    /// [`Layout::key`] by the cell tables instead of a search: what the vector
-    /// backends compute lane by lane, for a backend without gathers.
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    pub(super) fn cell_key(&self, v: f64, zero_threshold: f64) -> i32 {
+    /// [`Layout::key`] by the cell tables instead of a search (the same
+    /// answers, tested at every bucket edge): what the vector backends compute
+    /// lane by lane, for one value at a time on a hot path.
+    pub fn cell_key(&self, v: f64, zero_threshold: f64) -> i32 {
         let magnitude = v.abs();
         let bits = magnitude.to_bits();
         let biased = (bits & EXPONENT_MASK) >> 52;

@@ -21,12 +21,14 @@ pub(super) struct BinnedState {
     settings: NativeSettings,
     /// This window's buckets, count (sum of 1/rate) and sum (of value/rate).
     window: NativeHistogram,
-    /// Values received this window, unweighted, with their extremes and
-    /// running mean and squared deviations (Welford) for the spread.
+    /// Values received this window, unweighted, with their extremes, and the
+    /// sums of their deviations from the window's first value and of their
+    /// squares for the spread (no division per sample).
     values: u64,
     min: f64,
     max: f64,
-    mean: f64,
+    shift: f64,
+    shifted: f64,
     squares: f64,
     total_count: f64,
     total_sum: f64,
@@ -47,7 +49,8 @@ impl BinnedState {
             values: 0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            mean: 0.0,
+            shift: 0.0,
+            shifted: 0.0,
             squares: 0.0,
             total_count: 0.0,
             total_sum: 0.0,
@@ -63,17 +66,28 @@ impl BinnedState {
     /// Bins one sample of `value` at `rate`.
     #[inline]
     pub fn add(&mut self, value: f64, rate: f64) {
-        let weight = 1.0 / rate;
+        let weight = if rate == 1.0 { 1.0 } else { 1.0 / rate };
         self.window.record(value, weight, self.settings.max_buckets);
+        if self.values == 0 {
+            self.shift = value;
+        }
         self.values += 1;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-        let delta = value - self.mean;
-        self.mean += delta / self.values as f64;
-        self.squares += delta * (value - self.mean);
+        let deviation = value - self.shift;
+        self.shifted += deviation;
+        self.squares += deviation * deviation;
         if let Some(buckets) = &mut self.buckets {
             buckets.hit(value, weight);
         }
+    }
+
+    /// Population standard deviation of the window's values.
+    fn stddev(&self) -> f64 {
+        let n = self.values as f64;
+        ((self.squares - self.shifted * self.shifted / n) / n)
+            .max(0.0)
+            .sqrt()
     }
 
     /// The rollup of the closing window, with quantiles `qs` estimated from
@@ -87,7 +101,7 @@ impl BinnedState {
                 min: self.min,
                 max: self.max,
                 mean: sum / count,
-                stddev: (self.squares / self.values as f64).sqrt(),
+                stddev: self.stddev(),
                 quantiles: qs
                     .iter()
                     .map(|&q| self.window.quantile(q, self.min, self.max))
@@ -104,7 +118,7 @@ impl BinnedState {
         }
         self.window.clear();
         self.window.schema = self.settings.schema;
-        (self.values, self.min, self.max, self.mean, self.squares) =
+        (self.values, self.min, self.max, self.shifted, self.squares) =
             (0, f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
         SamplesRollup {
             window,

@@ -407,6 +407,13 @@ fn binned_timers_keep_no_samples_and_estimate_quantiles_within_a_bucket() {
     let mut all = values.clone();
     all.push(5.0);
     all.sort_by(f64::total_cmp);
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let spread = all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / all.len() as f64;
+    assert!(
+        (window.stddev - spread.sqrt()).abs() < 1e-9,
+        "{}",
+        window.stddev
+    );
     let width = 2f64.powf(1.0 / 8.0) - 1.0;
     for (&q, &estimate) in [0.5, 0.9, 0.99].iter().zip(window.quantiles.iter()) {
         let exact = all[(q * all.len() as f64).ceil() as usize - 1];

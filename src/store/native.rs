@@ -130,7 +130,7 @@ impl NativeHistogram {
     /// Adds `weight` (possibly negative: a correction) to the bucket of `value`,
     /// without touching count or sum.
     pub fn adjust(&mut self, value: f64, weight: f64) {
-        let key = Layout::of(self.schema).key(value, self.zero_threshold);
+        let key = Layout::of(self.schema).cell_key(value, self.zero_threshold);
         if key == ZERO_BUCKET {
             self.zero_count += weight;
             return;
