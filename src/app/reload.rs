@@ -5,8 +5,8 @@
 //! see `shard::LiveTuning`): `aggregation.quantiles`, `aggregation.histograms`
 //! (series whose bounds change start those buckets afresh),
 //! `aggregation.native_histograms` (a lower schema or another zero threshold
-//! starts every native histogram afresh), `aggregation.gauge_sign`, `limits.max_series`, `limits.series_idle_ttl`, and
-//! `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set). Every
+//! starts every native histogram afresh), `aggregation.gauge_sign`,
+//! `limits.max_series`, `limits.series_idle_ttl`, and `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set). Every
 //! other key needs a restart: a change to one is reported (logged and in the
 //! answer) and not applied, so the daemon keeps running as it was started.
 //!

@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::kernels::native::{MAX_SCHEMA, MIN_SCHEMA};
+
 /// Deserialises a YAML scalar as text and parses it with `parse`, whose error
 /// message is reported at the value's position.
 fn parse_text<'de, D, T>(d: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
@@ -308,10 +310,10 @@ impl TryFrom<i64> for NativeSchema {
 
     fn try_from(schema: i64) -> Result<Self, String> {
         match i8::try_from(schema) {
-            Ok(s) if (-4..=8).contains(&s) => Ok(NativeSchema(s)),
+            Ok(s) if (MIN_SCHEMA..=MAX_SCHEMA).contains(&s) => Ok(NativeSchema(s)),
             _ => Err(format!(
-                "schema {schema} is not a native histogram schema (use -4 to 8; 3 gives \
-                 buckets 9% wide, each step up halves the width)"
+                "schema {schema} is not a native histogram schema (use {MIN_SCHEMA} to \
+                 {MAX_SCHEMA}; 3 gives buckets 9% wide, each step up halves the width)"
             )),
         }
     }

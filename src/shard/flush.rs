@@ -109,8 +109,9 @@ impl ClosedWindow {
                 offload.observe_cpu(total, started.elapsed().as_secs_f64());
             }
         }
-        if let Some(settings) = self.native {
-            book.attach(settings, &mut self.rollups);
+        match self.native {
+            Some(settings) => book.attach(settings, &mut self.rollups),
+            None => book.clear(),
         }
         self.rollups
     }

@@ -124,9 +124,9 @@ impl NativeBook {
                 (segment.count, segment.sum),
                 &mut self.scratch,
             );
-            if segment.adjustments != u32::MAX {
+            if let Some(slot) = segment.adjustments {
                 self.adjustments.clear();
-                samples.append_to(segment.adjustments, &mut self.adjustments);
+                samples.append_to(slot, &mut self.adjustments);
                 for pair in self.adjustments.chunks_exact(2) {
                     histogram.adjust(pair[0], pair[1]);
                 }
@@ -153,6 +153,11 @@ impl NativeBook {
         }
         let window = self.window;
         self.entries.retain(|_, entry| entry.seen == window);
+    }
+
+    /// Drops every histogram: native histograms were turned off.
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// Histograms held.

@@ -42,9 +42,6 @@ pub struct SeriesSettings {
     pub binned: Option<NativeSettings>,
 }
 
-/// No slot: a series whose window had one sample rate.
-const NO_SLOT: u32 = u32::MAX;
-
 /// One series held by a shard.
 #[derive(Debug)]
 pub(super) struct Series {
@@ -77,8 +74,9 @@ pub(super) struct SampleState {
     unit_rates: bool,
     /// The rate of the window's first sample.
     first_rate: f64,
-    /// Pairs (value, 1/rate - 1/first_rate) of the samples at another rate.
-    adjustments: u32,
+    /// The slot of (value, 1/rate - 1/first_rate) pairs of the samples at
+    /// another rate, when native histograms are exposed and there are some.
+    adjustments: Option<u32>,
     total_count: f64,
     total_sum: f64,
     buckets: Option<BucketHits>,
@@ -103,8 +101,8 @@ pub struct Segment {
     pub first_rate: f64,
     /// When native histograms are kept and some samples came at another rate
     /// than the first: the slot of `(value, 1/rate - 1/first_rate)` pairs that
-    /// correct their buckets' weight. `u32::MAX` when none.
-    pub adjustments: u32,
+    /// correct their buckets' weight.
+    pub adjustments: Option<u32>,
 }
 
 impl State {
@@ -125,27 +123,25 @@ impl State {
             Set => State::Set {
                 members: MemberSet::default(),
             },
-            Timer | Histogram | Distribution if settings.binned.is_some() => {
-                let binned = settings.binned.expect("checked");
-                let buckets = BucketHits::new(bounds);
-                State::Binned(Box::new(BinnedState::new(
+            Timer | Histogram | Distribution => match settings.binned {
+                Some(binned) => State::Binned(Box::new(BinnedState::new(
                     binned,
-                    buckets,
+                    BucketHits::new(bounds),
                     settings.native.is_some(),
-                )))
-            }
-            Timer | Histogram | Distribution => State::Samples(Box::new(SampleState {
-                slot: 0,
-                generation: u64::MAX,
-                weight: 0.0,
-                weighted_sum: 0.0,
-                unit_rates: true,
-                first_rate: 1.0,
-                adjustments: NO_SLOT,
-                total_count: 0.0,
-                total_sum: 0.0,
-                buckets: BucketHits::new(bounds),
-            })),
+                ))),
+                None => State::Samples(Box::new(SampleState {
+                    slot: 0,
+                    generation: u64::MAX,
+                    weight: 0.0,
+                    weighted_sum: 0.0,
+                    unit_rates: true,
+                    first_rate: 1.0,
+                    adjustments: None,
+                    total_count: 0.0,
+                    total_sum: 0.0,
+                    buckets: BucketHits::new(bounds),
+                })),
+            },
         }
     }
 
@@ -272,17 +268,15 @@ impl SampleState {
             self.weighted_sum = 0.0;
             self.unit_rates = true;
             self.first_rate = rate;
-            self.adjustments = NO_SLOT;
+            self.adjustments = None;
         }
         window.push(self.slot, value);
-        if weigh_each && rate != self.first_rate {
-            if self.adjustments == NO_SLOT {
-                self.adjustments = window.new_slot();
-            }
-            window.push(self.adjustments, value);
-            window.push(self.adjustments, 1.0 / rate - 1.0 / self.first_rate);
-        }
         let weight = 1.0 / rate;
+        if weigh_each && rate != self.first_rate {
+            let slot = *self.adjustments.get_or_insert_with(|| window.new_slot());
+            window.push(slot, value);
+            window.push(slot, weight - 1.0 / self.first_rate);
+        }
         self.weight += weight;
         self.weighted_sum += value / rate;
         self.unit_rates &= rate == 1.0;

@@ -444,3 +444,18 @@ fn binned_timers_expose_a_cumulative_native_histogram_when_enabled() {
     assert_eq!((native.count, native.sum), (5.0, 11.0));
     assert_eq!(h.book.len(), 0, "binned series bring their own histograms");
 }
+
+#[test]
+fn turning_native_histograms_off_drops_them() {
+    let mut h = Harness::new(NATIVE);
+    h.window(WINDOW, "t:1|ms");
+    assert_eq!(h.book.len(), 1);
+    let off: Config = crate::config::parse("", "test.yaml").unwrap();
+    h.state.retune(Arc::new(Tuning::from_config(&off, 1)));
+    let rollups = h.window(next(WINDOW, 1), "t:2|ms");
+    let Rollup::Samples(samples) = find(&rollups, "t") else {
+        panic!("not sampled")
+    };
+    assert!(samples.native.is_none());
+    assert!(h.book.is_empty());
+}

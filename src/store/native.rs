@@ -167,9 +167,7 @@ impl NativeHistogram {
     /// two schemas, then lowers the schema until `max_buckets` fit.
     pub fn merge(&mut self, other: &NativeHistogram, max_buckets: usize) {
         while self.schema > other.schema {
-            self.schema -= 1;
-            merge_pairs(&mut self.positive);
-            merge_pairs(&mut self.negative);
+            self.lower_schema();
         }
         let shift = (other.schema - self.schema) as u32;
         for &(key, count) in &other.positive {
@@ -231,10 +229,15 @@ impl NativeHistogram {
     /// buckets are populated (or the lowest schema is reached).
     pub fn fit(&mut self, max_buckets: usize) {
         while self.buckets() > max_buckets && self.schema > MIN_SCHEMA {
-            self.schema -= 1;
-            merge_pairs(&mut self.positive);
-            merge_pairs(&mut self.negative);
+            self.lower_schema();
         }
+    }
+
+    /// One schema lower: each pair of buckets `2j - 1, 2j` becomes bucket `j`.
+    fn lower_schema(&mut self) {
+        self.schema -= 1;
+        merge_pairs(&mut self.positive);
+        merge_pairs(&mut self.negative);
     }
 
     /// The spans and counts of `buckets` (either sign) in the exposition's
