@@ -14,6 +14,8 @@
 //!   with a reason; synchronous, no tokio;
 //! - [`series`]: the identity of a series (order-independent 128-bit key), the
 //!   shard that owns it, its Prometheus name and labels;
+//! - [`mapping`]: statsd_exporter's mapping file, compiled and matched; routers
+//!   cache its outcome per name and shards apply it once per new series;
 //! - [`shard`]: routing into per-shard batches, shard threads owning their series,
 //!   aligned windows on an injected clock, a flush thread per shard;
 //! - [`kernels`]: the arithmetic of a window close (moments, exact quantiles,
@@ -39,6 +41,7 @@ pub mod gpu;
 pub mod http;
 pub mod ingest;
 pub mod kernels;
+pub mod mapping;
 pub mod series;
 pub mod shard;
 pub mod store;

@@ -64,7 +64,10 @@ fn main() -> ExitCode {
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match config::load_file(path) {
+    match config::load_file(path).and_then(|config| {
+        tallyd::mapping::load(&config)?;
+        Ok(config)
+    }) {
         Ok(config) => {
             print!("{}", config.to_yaml());
             eprintln!("{}: configuration is valid", path.display());

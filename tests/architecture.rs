@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("codec", &[]),
     ("kernels", &[]),
     ("series", &["codec"]),
+    ("mapping", &["codec", "config", "kernels", "series"]),
     ("workload", &["codec"]),
     ("config", &["kernels"]),
     ("telemetry", &["codec", "config", "kernels"]),
@@ -23,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "gpu",
             "kernels",
+            "mapping",
             "series",
             "store",
             "telemetry",
@@ -42,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "ingest",
             "kernels",
+            "mapping",
             "series",
             "shard",
             "store",
@@ -51,7 +54,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Layers that stay synchronous and pure: no async runtime, no network stack.
-const PURE: &[&str] = &["codec", "kernels", "series"];
+const PURE: &[&str] = &["codec", "kernels", "mapping", "series"];
 const ASYNC_CRATES: &[&str] = &["tokio", "tokio_util", "tokio_stream", "tonic", "hyper"];
 
 /// The top-level modules `source` (a file of module `module`) names through

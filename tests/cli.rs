@@ -106,3 +106,33 @@ fn refuses_to_start_on_an_unknown_kernel_override() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_names_file_line_and_key_of_a_broken_mapping_file() {
+    let mapping = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::fs::write(
+        mapping.path(),
+        "mappings:\n- match: a.*\n  name: a\n  summary_options:\n    max_age: 30s\n",
+    )
+    .unwrap();
+    let config = write_config(&format!(
+        "mapping: {{ file: {} }}\n",
+        mapping.path().display()
+    ));
+    let out = tallyd(&["check-config", config.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let expected = format!(
+        "{}:5:14: mappings[0].summary_options.max_age: ",
+        mapping.path().display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    // The same file fails the daemon's start with the same message.
+    let out = tallyd(&["--config", config.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}

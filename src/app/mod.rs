@@ -25,7 +25,8 @@ use crate::http::{HttpState, serve};
 use crate::ingest::{self, Inlet};
 use crate::kernels::{Backend, Kernels};
 use crate::shard::{
-    BatchPool, QUEUE_BATCHES, ShardContext, ShardSettings, Shards, SystemClock, Windowing,
+    BatchPool, LiveMapping, QUEUE_BATCHES, ShardContext, ShardSettings, Shards, SystemClock,
+    Windowing,
 };
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -59,7 +60,12 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         "kernel backend chosen"
     );
     let _ = telemetry.kernel_backend.set(kernels.backend());
-    let mut settings = ShardSettings::from_config(&config, shards, kernels);
+    let mapper = crate::mapping::load(&config)?.map(Arc::new);
+    if let Some(mapper) = &mapper {
+        tracing::info!(rules = mapper.rules().len(), "mapping file loaded");
+    }
+    let mut settings =
+        ShardSettings::from_config(&config, shards, kernels).with_mapping(mapper.as_deref());
     let offload = Offload::start(
         &config.gpu,
         kernels,
@@ -86,7 +92,13 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         .with_context(|| format!("cannot bind HTTP {http_addr} (listen.http)"))?;
     let http_addr = http_listener.local_addr()?;
     let (shard_threads, queues) = Shards::start(&context).context("cannot start a shard thread")?;
-    let inlet = Inlet::new(queues, context.pool.clone(), telemetry.clone());
+    let mapping = LiveMapping::new(mapper);
+    let inlet = Inlet::new(
+        queues,
+        context.pool.clone(),
+        telemetry.clone(),
+        mapping.clone(),
+    );
     let ingest = match ingest::start(&config, inlet) {
         Ok(ingest) => ingest,
         Err(err) => {
@@ -96,7 +108,12 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         }
     };
 
-    let reloader = Arc::new(Reloader::new(path, config.clone(), context.clone()));
+    let reloader = Arc::new(Reloader::new(
+        path,
+        config.clone(),
+        context.clone(),
+        mapping,
+    ));
     let mut http_state = HttpState::new(store, telemetry.clone());
     let hook = reloader.clone();
     http_state.reload = Some(Box::new(move || {

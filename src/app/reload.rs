@@ -6,7 +6,10 @@
 //! (series whose bounds change start those buckets afresh),
 //! `aggregation.native_histograms` (a lower schema or another zero threshold
 //! starts every native histogram afresh), `aggregation.gauge_sign`,
-//! `limits.max_series`, `limits.series_idle_ttl`, and `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set). Every
+//! `limits.max_series`, `limits.series_idle_ttl`, and `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set),
+//! and `mapping.file`, re-read on every reload (lines are mapped by the new
+//! rules from each router's next flush; series named by the old rules stay
+//! until they idle out). Every
 //! other key needs a restart: a change to one is reported (logged and in the
 //! answer) and not applied, so the daemon keeps running as it was started.
 //!
@@ -16,13 +19,14 @@
 //! attempt went.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::config::{self, Config};
-use crate::shard::{ShardContext, Tuning};
+use crate::mapping;
+use crate::shard::{LiveMapping, ShardContext, Tuning};
 use crate::telemetry::set_log_level;
 
 /// Why a reload was refused; the running config stays.
@@ -54,6 +58,8 @@ pub struct Reloader {
     running: Mutex<Config>,
     /// The shards' settings, windowing, clock and telemetry.
     context: ShardContext,
+    /// The mapping file in force, replaced by each reload.
+    mapping: Arc<LiveMapping>,
 }
 
 /// One key of the config: its name, whether it changed, and whether a reload
@@ -68,7 +74,12 @@ impl Reloader {
     /// A reloader of the file at `path` (none: started on the built-in
     /// defaults, so there is nothing to re-read), for a daemon running `running`
     /// with the shards of `context`.
-    pub fn new(path: Option<PathBuf>, running: Config, context: ShardContext) -> Reloader {
+    pub fn new(
+        path: Option<PathBuf>,
+        running: Config,
+        context: ShardContext,
+        mapping: Arc<LiveMapping>,
+    ) -> Reloader {
         context
             .telemetry
             .config_last_reload_success_seconds
@@ -77,6 +88,7 @@ impl Reloader {
             path,
             running: Mutex::new(running),
             context,
+            mapping,
         }
     }
 
@@ -116,6 +128,8 @@ impl Reloader {
             return Err(ReloadError::NoFile);
         };
         let new = config::load_file(path)?;
+        // Read before anything changes: a broken mapping file keeps everything.
+        let mapper = mapping::load(&new)?.map(Arc::new);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let keys = compare(&running, &new);
         let changed = |live: bool| -> Vec<&'static str> {
@@ -124,10 +138,14 @@ impl Reloader {
                 .map(|k| k.name)
                 .collect()
         };
-        let outcome = ReloadOutcome {
+        let mut outcome = ReloadOutcome {
             applied: changed(true),
             restart_required: changed(false),
         };
+        // The file is read again on every reload, changed path or not.
+        if mapper.is_some() && !outcome.applied.contains(&"mapping.file") {
+            outcome.applied.push("mapping.file");
+        }
         // The running config takes the keys a reload applies, and only those.
         running.aggregation.quantiles = new.aggregation.quantiles.clone();
         running.aggregation.histograms = new.aggregation.histograms.clone();
@@ -137,14 +155,16 @@ impl Reloader {
         running.limits.series_idle_ttl = new.limits.series_idle_ttl;
         running.logging.level = new.logging.level;
         running.gpu = new.gpu;
+        running.mapping = new.mapping.clone();
 
         let context = &self.context;
         let now = context.clock.now_unix_ms();
         let next_window = context.windowing.containing(now).end_unix_ms;
         // `shards` needs a restart, so the running value is the started one.
         let shards = running.shards.resolve().get();
-        let tuning = Tuning::from_config(&running, shards);
+        let tuning = Tuning::from_config(&running, shards).with_mapping(mapper.as_deref());
         context.settings.live.publish(tuning, next_window);
+        self.mapping.publish(mapper);
         if let Some(offload) = &context.settings.offload {
             let quantiles: Vec<f64> = running.aggregation.quantiles.iter().collect();
             offload.reconfigure(&running.gpu, context.settings.kernels, quantiles);
@@ -236,6 +256,12 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             old.logging.format != new.logging.format,
             false,
         ),
+        key(
+            "aggregation.tag_styles",
+            old.aggregation.tag_styles != new.aggregation.tag_styles,
+            false,
+        ),
+        key("mapping.file", old.mapping.file != new.mapping.file, true),
         key("gpu.mode", old.gpu.mode != new.gpu.mode, true),
         key(
             "gpu.min_window_samples",

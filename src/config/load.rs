@@ -23,6 +23,14 @@ pub enum ConfigError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The mapping file (`mapping.file`) could not be read.
+    #[error("cannot read mapping.file {}: {source}", path.display())]
+    ReadMapping {
+        /// The file named.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// The file was read but its content is not a valid config.
     #[error("{0}")]
     Invalid(InvalidConfig),
@@ -65,10 +73,19 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses config text; `source_name` is used in error messages.
 pub fn parse(text: &str, source_name: &str) -> Result<Config, InvalidConfig> {
+    parse_yaml(text, source_name)
+}
+
+/// Parses YAML text into any tree of the config's kind (the config itself, or
+/// a file it names), with errors that give the file position and key path.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source_name: &str,
+) -> Result<T, InvalidConfig> {
     let mut key = String::new();
     let options = serde_saphyr::options! { with_snippet: false };
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
             key = e.path().to_string();
             e.into_inner()
         })
@@ -85,7 +102,10 @@ pub fn parse(text: &str, source_name: &str) -> Result<Config, InvalidConfig> {
             key: if key == "." || key == "?" {
                 String::new()
             } else {
-                key
+                // Positions are kept by `Spanned` wrappers, which add a `value`
+                // level no file has.
+                let key = key.replace("].value", "]");
+                key.strip_suffix(".value").map(str::to_owned).unwrap_or(key)
             },
             message: UserMessageFormatter.format_message(&err).into_owned(),
         }

@@ -11,10 +11,10 @@ mod model;
 mod tests;
 mod values;
 
-pub use load::{ConfigError, InvalidConfig, load_file, parse};
+pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
-    LogLevel, Logging, NativeHistograms, TimerSamples, Window,
+    LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Window,
 };
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, NativeSchema, Quantile,

@@ -40,6 +40,17 @@ pub struct Config {
     pub logging: Logging,
     /// Offloading large windows to a GPU.
     pub gpu: Gpu,
+    /// Renaming StatsD names into Prometheus names and labels.
+    pub mapping: Mapping,
+}
+
+/// `mapping`: statsd_exporter's mapping file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mapping {
+    /// A statsd_exporter mapping file (YAML), re-read on every reload. Default:
+    /// none (names are only sanitised).
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// `listen`: every ingest listener and the HTTP endpoint.
@@ -183,6 +194,26 @@ pub struct Aggregation {
     /// native histogram of the window, with `native_histograms`' schema: memory
     /// per series bounded whatever the rate). Default `exact`.
     pub timer_samples: TimerSamples,
+    /// Where tags are read from: `dogstatsd` (`|#k:v`), `influxdb` (`name,k=v`),
+    /// `librato` (`name#k=v`), `signalfx` (`name[k=v]`), `graphite`
+    /// (`name;k=v`). Default `[dogstatsd]`.
+    pub tag_styles: Vec<TagStyle>,
+}
+
+/// One way of carrying tags on a StatsD line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagStyle {
+    /// `name:1|c|#k:v,k2:v2`.
+    Dogstatsd,
+    /// `name,k=v,k2=v2:1|c` (Telegraf's statsd input).
+    Influxdb,
+    /// `name#k=v,k2=v2:1|c`.
+    Librato,
+    /// `name[k=v,k2=v2]:1|c`, the brackets anywhere in the name.
+    Signalfx,
+    /// `name;k=v;k2=v2:1|c` (Graphite's tag syntax, as Etsy StatsD passes it on).
+    Graphite,
 }
 
 /// `aggregation.native_histograms`: sparse exponential buckets that merge
@@ -226,6 +257,7 @@ impl Default for Aggregation {
             kernel: KernelChoice::Auto,
             native_histograms: NativeHistograms::default(),
             timer_samples: TimerSamples::Exact,
+            tag_styles: vec![TagStyle::Dogstatsd],
         }
     }
 }

@@ -116,14 +116,16 @@ pub fn write_value(out: &mut String, value: f64) {
     }
 }
 
-/// A summary's values: the configured quantiles (as numbers and as label
-/// values), this window's value of each (`None` when no sample arrived), and
-/// the cumulative `_sum` and `_count`.
+/// A summary's values: the window's quantiles (as numbers and as label
+/// values), which of them the series shows, this window's value of each
+/// (`None` when no sample arrived), and the cumulative `_sum` and `_count`.
 pub struct SummaryValues<'a> {
-    /// The quantiles.
+    /// The window's quantiles.
     pub quantiles: &'a [f64],
     /// The same, as `quantile` label values.
     pub quantile_labels: &'a [String],
+    /// Positions in `quantiles` of those this series shows, in order.
+    pub shown: &'a [usize],
     /// The window's value of each quantile.
     pub values: Option<&'a [f64]>,
     /// Sum of value/rate since the series appeared.
@@ -237,9 +239,14 @@ impl Exposition for Writer<'_> {
     }
 
     fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>) {
-        for (i, q) in summary.quantile_labels.iter().enumerate() {
+        for &i in summary.shown {
             let value = summary.values.map_or(f64::NAN, |values| values[i]);
-            self.sample("", labels, Some(("quantile", q)), value);
+            self.sample(
+                "",
+                labels,
+                Some(("quantile", &summary.quantile_labels[i])),
+                value,
+            );
         }
         self.sample("_sum", labels, None, summary.sum);
         self.sample("_count", labels, None, summary.count);
@@ -309,6 +316,7 @@ pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64
         .collect();
     let mut conflicts = 0;
     let mut help = String::new();
+    let mut shown = Vec::new();
     let mut previous: Option<(&str, FamilyType, &str)> = None;
     for series in &snapshot.series {
         let family = family_name(series);
@@ -322,10 +330,20 @@ pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64
             Some((f, _, _)) if f == family => {}
             _ => {
                 help.clear();
-                help.push_str("DogStatsD ");
-                help.push_str(series.meta.kind.as_str());
-                help.push(' ');
-                escape_help(&mut help, &series.meta.name);
+                match series
+                    .meta
+                    .options
+                    .as_deref()
+                    .and_then(|o| o.help.as_deref())
+                {
+                    Some(text) => escape_help(&mut help, text),
+                    None => {
+                        help.push_str("DogStatsD ");
+                        help.push_str(series.meta.kind.as_str());
+                        help.push(' ');
+                        escape_help(&mut help, &series.meta.name);
+                    }
+                }
                 w.family(family, kind, &help);
             }
         }
@@ -343,16 +361,21 @@ pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64
                     count: s.total_count,
                 },
             ),
-            Rollup::Samples(s) => w.summary(
-                labels,
-                &SummaryValues {
-                    quantiles: &snapshot.quantiles,
-                    quantile_labels: &quantile_labels,
-                    values: s.window.as_ref().map(|window| &window.quantiles[..]),
-                    sum: s.total_sum,
-                    count: s.total_count,
-                },
-            ),
+            Rollup::Samples(s) => {
+                shown.clear();
+                shown.extend(snapshot.quantiles_of(&series.meta).map(|(i, _)| i));
+                w.summary(
+                    labels,
+                    &SummaryValues {
+                        quantiles: &snapshot.quantiles,
+                        quantile_labels: &quantile_labels,
+                        shown: &shown,
+                        values: s.window.as_ref().map(|window| &window.quantiles[..]),
+                        sum: s.total_sum,
+                        count: s.total_count,
+                    },
+                )
+            }
         }
     }
     conflicts

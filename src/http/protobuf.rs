@@ -204,11 +204,10 @@ impl Exposition for ProtoWriter<'_> {
 
     fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>) {
         let quantile = summary
-            .quantiles
+            .shown
             .iter()
-            .enumerate()
-            .map(|(i, &q)| Quantile {
-                quantile: Some(q),
+            .map(|&i| Quantile {
+                quantile: Some(summary.quantiles[i]),
                 value: Some(summary.values.map_or(f64::NAN, |values| values[i])),
             })
             .collect();

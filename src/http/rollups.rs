@@ -197,10 +197,8 @@ fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJ
                 stddev: Some(w.stddev),
                 quantiles: Some(
                     window
-                        .quantiles
-                        .iter()
-                        .zip(w.quantiles.iter())
-                        .map(|(q, v)| (q.to_string(), *v))
+                        .quantiles_of(&series.meta)
+                        .map(|(i, q)| (q.to_string(), w.quantiles[i]))
                         .collect(),
                 ),
                 quantiles_from: w.quantiles_from_histogram.then_some("histogram"),
@@ -215,6 +213,7 @@ fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJ
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::WindowQuantiles;
 
     #[test]
     fn queries_parse_windows_names_and_repeated_tags() {
@@ -297,7 +296,11 @@ mod tests {
             start_unix_ms: 1_795_263_410_000,
             end_unix_ms: 1_795_263_420_000,
         };
-        store.publish(bounds, Arc::from([0.5, 0.9, 0.99]), series);
+        store.publish(
+            bounds,
+            WindowQuantiles::same(Arc::from([0.5, 0.9, 0.99])),
+            series,
+        );
         store.history()
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use crate::shard::{Batch, BatchPool, Overflow, Router};
+use crate::shard::{Batch, BatchPool, LiveMapping, Overflow, Router};
 use crate::telemetry::Telemetry;
 
 /// The shard queues, recycled batches and counters, cloned by every transport.
@@ -20,16 +20,23 @@ pub struct Inlet {
     queues: Vec<Sender<Batch>>,
     pool: BatchPool,
     telemetry: Arc<Telemetry>,
+    mapping: Arc<LiveMapping>,
 }
 
 impl Inlet {
     /// An inlet into `queues` (one per shard, in shard order), taking batches
-    /// from `pool`, counting into `telemetry`.
-    pub fn new(queues: Vec<Sender<Batch>>, pool: BatchPool, telemetry: Arc<Telemetry>) -> Self {
+    /// from `pool`, counting into `telemetry`, keying lines under `mapping`.
+    pub fn new(
+        queues: Vec<Sender<Batch>>,
+        pool: BatchPool,
+        telemetry: Arc<Telemetry>,
+        mapping: Arc<LiveMapping>,
+    ) -> Self {
         Inlet {
             queues,
             pool,
             telemetry,
+            mapping,
         }
     }
 
@@ -37,6 +44,7 @@ impl Inlet {
     pub fn router(&self, overflow: Overflow) -> Router {
         let mut router = Router::new(self.queues.clone(), self.pool.clone());
         router.set_overflow(overflow);
+        router.set_mapping(self.mapping.clone());
         router
     }
 

@@ -107,6 +107,23 @@ pub const MAX_SCHEMA: i8 = 8;
 /// The key written for a value that belongs to the zero bucket.
 pub const ZERO_BUCKET: i32 = i32::MIN;
 
+/// The finest schema whose bucket growth factor `2^(2^-schema)` does not exceed
+/// `factor`, clamped to the schemas there are; `None` unless `factor > 1`. This
+/// is how Prometheus' Go client turns `NativeHistogramBucketFactor` into a schema.
+pub fn schema_for_factor(factor: f64) -> Option<i8> {
+    if factor.is_nan() || factor <= 1.0 {
+        return None;
+    }
+    let floor = factor.log2().log2().floor();
+    Some(if floor <= -f64::from(MAX_SCHEMA) {
+        MAX_SCHEMA
+    } else if floor >= -f64::from(MIN_SCHEMA) {
+        MIN_SCHEMA
+    } else {
+        -(floor as i8)
+    })
+}
+
 /// The exponent field of a double.
 pub(super) const EXPONENT_MASK: u64 = 0x7ff << 52;
 /// The mantissa field of a double.
@@ -283,6 +300,16 @@ mod tests {
     use proptest::prelude::Strategy;
 
     use super::*;
+
+    #[test]
+    fn bucket_factors_pick_the_schemas_the_go_client_picks() {
+        assert_eq!(schema_for_factor(1.1), Some(3));
+        assert_eq!(schema_for_factor(2.0), Some(0));
+        assert_eq!(schema_for_factor(1.0001), Some(8));
+        assert_eq!(schema_for_factor(1e10), Some(-4));
+        assert_eq!(schema_for_factor(1.0), None);
+        assert_eq!(schema_for_factor(f64::NAN), None);
+    }
 
     #[test]
     fn the_table_is_within_a_few_units_of_the_powers_it_stands_for() {

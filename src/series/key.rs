@@ -47,21 +47,50 @@ impl KeyHasher {
     }
 
     /// The key of the series (`kind`, `name`, `tags`).
+    #[inline]
     pub fn key(&mut self, kind: MetricType, name: &str, tags: Tags<'_>) -> SeriesKey {
-        let name_hash = xxh3_128_with_seed(name.as_bytes(), kind as u64 + 1);
+        Self::with_name_hash(Self::name_hash(kind, name), self.tag_sum(tags, |_| false))
+    }
+
+    /// The hash of a series name: seeded with the type, so a counter and a gauge
+    /// of the same name stay apart.
+    #[inline]
+    pub fn name_hash(kind: MetricType, name: &str) -> u128 {
+        xxh3_128_with_seed(name.as_bytes(), kind as u64 + 1)
+    }
+
+    /// The hash of one tag (`key:value`), as the key sums them.
+    #[inline]
+    pub fn tag_hash(tag: &str) -> u128 {
+        xxh3_128(tag.as_bytes())
+    }
+
+    /// The key of a series from its name's hash and the sum of its tags' hashes.
+    #[inline]
+    pub fn with_name_hash(name_hash: u128, tag_sum: u128) -> SeriesKey {
+        // Name and tags never hash alike for the same text: the name hash is seeded
+        // with the type, tag hashes are not, so no extra mixing step is needed.
+        SeriesKey(name_hash ^ tag_sum)
+    }
+
+    /// The order-free sum of the hashes of the distinct tags in `tags`, leaving
+    /// out those `skip` names (by the tag's full text).
+    #[inline]
+    pub fn tag_sum(&mut self, tags: Tags<'_>, skip: impl Fn(&str) -> bool) -> u128 {
         self.seen_tags.clear();
         let mut tag_sum: u128 = 0;
         for tag in tags.iter() {
-            let tag_hash = xxh3_128(tag.as_bytes());
+            if skip(tag) {
+                continue;
+            }
+            let tag_hash = Self::tag_hash(tag);
             // Lines carry a handful of tags; a linear scan beats any set here.
             if !self.seen_tags.contains(&tag_hash) {
                 self.seen_tags.push(tag_hash);
                 tag_sum = tag_sum.wrapping_add(tag_hash);
             }
         }
-        // Name and tags never hash alike for the same text: the name hash is seeded
-        // with the type, tag hashes are not, so no extra mixing step is needed.
-        SeriesKey(name_hash ^ tag_sum)
+        tag_sum
     }
 }
 

@@ -16,11 +16,51 @@
 //! convention Prometheus itself uses for clashing labels.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::codec::{MetricType, Tags};
 
+/// What a mapping rule (`mapping.file`) sets for the series it names, beyond
+/// its name and labels. Shared by every series of the rule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesOptions {
+    /// The `# HELP` text, in place of the generated one.
+    pub help: Option<Box<str>>,
+    /// Idle time before removal, in place of `limits.series_idle_ttl`.
+    pub idle_ttl_ms: Option<u64>,
+    /// How a timer, histogram or distribution is exposed, in place of
+    /// `aggregation.quantiles` and `aggregation.histograms`.
+    pub observer: Option<Observer>,
+    /// Native histogram resolution of this series, within the config's.
+    pub native: Option<NativeOverride>,
+}
+
+/// How a sampled series is exposed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observer {
+    /// A summary of these quantiles.
+    Summary {
+        /// Sorted, distinct, in [0, 1].
+        quantiles: Arc<[f64]>,
+    },
+    /// A histogram of these bucket upper bounds (`+Inf` implied).
+    Histogram {
+        /// Strictly increasing, finite.
+        buckets: Arc<[f64]>,
+    },
+}
+
+/// A native histogram resolution set for one series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeOverride {
+    /// The schema, when set; the config's when finer is never used.
+    pub schema: Option<i8>,
+    /// Populated buckets before the schema is lowered, when set.
+    pub max_buckets: Option<usize>,
+}
+
 /// A series' identity in readable form, rendered once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeriesMeta {
     /// The metric name as received.
     pub name: Box<str>,
@@ -33,26 +73,58 @@ pub struct SeriesMeta {
     /// The rendered labels without braces, e.g. `env="prod",host="a"`; empty when the
     /// series has no tags.
     pub prom_labels: Box<str>,
+    /// What a mapping rule set for it, if one did.
+    pub options: Option<Arc<SeriesOptions>>,
 }
 
 impl SeriesMeta {
     /// Builds the readable identity of a series from the raw fields of its first line.
     pub fn new(kind: MetricType, name: &str, tags: Tags<'_>) -> Self {
+        let pairs: Vec<(Box<str>, Box<str>)> = tags.iter().map(split_tag).collect();
+        Self::from_parts(kind, name, sanitise_name(name), pairs, None)
+    }
+
+    /// The identity of a series a mapping rule renamed to `name` (escaped
+    /// already) and gave `labels`, from a line carrying `tags`. A label
+    /// replaces every tag of the same (sanitised) key, unless `honor_labels`
+    /// and the line carries that key, in which case the tags stay.
+    pub fn mapped(
+        kind: MetricType,
+        name: &str,
+        labels: &[(Box<str>, String)],
+        tags: Tags<'_>,
+        honor_labels: bool,
+        options: Option<Arc<SeriesOptions>>,
+    ) -> Self {
         let mut pairs: Vec<(Box<str>, Box<str>)> = tags
             .iter()
-            .map(|tag| match tag.split_once(':') {
-                Some((k, v)) => (k.into(), v.into()),
-                None => (tag.into(), "".into()),
-            })
+            .map(split_tag)
+            .filter(|(k, _)| honor_labels || !labels.iter().any(|(l, _)| label_key_is(k, l)))
             .collect();
+        for (label, value) in labels {
+            if !(honor_labels && pairs.iter().any(|(k, _)| label_key_is(k, label))) {
+                pairs.push((label.clone(), value.as_str().into()));
+            }
+        }
+        Self::from_parts(kind, name, name.to_owned(), pairs, options)
+    }
+
+    fn from_parts(
+        kind: MetricType,
+        name: &str,
+        prom_name: String,
+        mut pairs: Vec<(Box<str>, Box<str>)>,
+        options: Option<Arc<SeriesOptions>>,
+    ) -> Self {
         pairs.sort();
         pairs.dedup();
         SeriesMeta {
             name: name.into(),
             kind,
-            prom_name: sanitise_name(name).into(),
+            prom_name: prom_name.into(),
             prom_labels: render_labels(&pairs).into(),
             tags: pairs.into_boxed_slice(),
+            options,
         }
     }
 
@@ -60,6 +132,36 @@ impl SeriesMeta {
     pub fn has_tag(&self, key: &str, value: &str) -> bool {
         self.tags.iter().any(|(k, v)| &**k == key && &**v == value)
     }
+}
+
+/// A tag `k:v` as `(k, v)`; a bare tag `k` as `(k, "")`.
+fn split_tag(tag: &str) -> (Box<str>, Box<str>) {
+    match tag.split_once(':') {
+        Some((k, v)) => (k.into(), v.into()),
+        None => (tag.into(), "".into()),
+    }
+}
+
+/// True when the tag key `key` and the label name `label` (a valid label name)
+/// become the same label once sanitised; compares in place, without allocating.
+pub fn label_key_is(key: &str, label: &str) -> bool {
+    if key == label {
+        return true;
+    }
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    // A leading digit gets a `_` in front when sanitised.
+    let label = match (
+        key.starts_with(|c: char| c.is_ascii_digit()),
+        label.strip_prefix('_'),
+    ) {
+        (true, Some(rest)) => rest,
+        (true, None) => return false,
+        (false, _) => label,
+    };
+    let mut label_chars = label.chars();
+    key.chars()
+        .all(|c| label_chars.next() == Some(if valid(c) { c } else { '_' }))
+        && label_chars.next().is_none()
 }
 
 /// `name` with every character outside `[a-zA-Z0-9_:]` replaced by `_`.

@@ -10,4 +10,7 @@ mod key;
 mod meta;
 
 pub use key::{KeyHasher, SeriesKey};
-pub use meta::{SeriesMeta, escape_label_value, sanitise_name};
+pub use meta::{
+    NativeOverride, Observer, SeriesMeta, SeriesOptions, escape_label_value, label_key_is,
+    sanitise_name,
+};

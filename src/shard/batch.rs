@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use crate::codec::{Metric, MetricType, Payload, Tags};
+use crate::mapping::Mapper;
 use crate::series::SeriesKey;
 
 /// One value for one series.
@@ -49,6 +50,9 @@ pub struct Batch {
     pub bytes: Vec<u8>,
     /// Lines (not samples) in the batch: what a dropped batch counts as lost.
     pub lines: u64,
+    /// The mapping its keys were made under (`mapping.file`), which the shard
+    /// applies again to name a new series.
+    pub mapper: Option<Arc<Mapper>>,
 }
 
 impl Batch {
@@ -63,6 +67,7 @@ impl Batch {
             samples: Vec::with_capacity(Self::CAPACITY),
             bytes: Vec::with_capacity(Self::CAPACITY * 64),
             lines: 0,
+            mapper: None,
         }
     }
 
@@ -76,6 +81,7 @@ impl Batch {
         self.samples.clear();
         self.bytes.clear();
         self.lines = 0;
+        self.mapper = None;
     }
 
     /// Appends every value of `metric` under `key`. Lines whose name, tags or member

@@ -27,7 +27,7 @@ use super::window_samples::WindowSamples;
 use crate::gpu::{Offload, Outputs, Request};
 use crate::kernels::{Kernels, Moments};
 use crate::store::WindowBounds;
-use crate::store::{Rollup, SampleRollup, SeriesRollup};
+use crate::store::{Rollup, SampleRollup, SeriesRollup, WindowQuantiles};
 
 /// Samples gathered before the segmented kernels run over them.
 const BATCH_SAMPLES: usize = 1 << 20;
@@ -47,8 +47,8 @@ pub struct Completion {
 pub struct ClosedWindow {
     /// The window's span.
     pub bounds: WindowBounds,
-    /// The quantiles to compute, as configured when the window opened.
-    pub quantiles: Arc<[f64]>,
+    /// The quantiles to compute and show, as configured when the window opened.
+    pub quantiles: WindowQuantiles,
     /// Native histograms to keep, as configured when the window opened.
     pub native: Option<NativeSettings>,
     /// Every series of the shard; sampled ones lack their window statistics.
@@ -82,7 +82,7 @@ impl ClosedWindow {
         book: &mut NativeBook,
     ) -> Vec<SeriesRollup> {
         let (kernels, offload) = (completion.kernels, completion.offload.as_deref());
-        let quantiles = self.quantiles.clone();
+        let quantiles = self.quantiles.computed.clone();
         let quantiles = &quantiles[..];
         book.begin();
         // Counting the samples walks every series' list: only for an offload.

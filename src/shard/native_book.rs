@@ -46,6 +46,20 @@ impl NativeSettings {
         config.enabled.then(|| NativeSettings::of(config))
     }
 
+    /// The settings of `meta`'s series: a mapping rule may ask for a coarser
+    /// schema (never a finer one than the windows are keyed at) or another
+    /// bucket limit.
+    pub fn for_series(self, meta: &SeriesMeta) -> Self {
+        match meta.options.as_deref().and_then(|o| o.native) {
+            None => self,
+            Some(own) => NativeSettings {
+                schema: own.schema.map_or(self.schema, |s| s.min(self.schema)),
+                max_buckets: own.max_buckets.unwrap_or(self.max_buckets),
+                ..self
+            },
+        }
+    }
+
     /// The schema, bucket limit and zero bucket of `config`, enabled or not.
     pub fn of(config: &NativeHistograms) -> Self {
         NativeSettings {
@@ -113,7 +127,8 @@ impl NativeBook {
             let Some(series) = rollups.get_mut(segment.rollup as usize) else {
                 continue;
             };
-            let entry = entry(&mut self.entries, &series.meta, settings, self.window);
+            let own = settings.for_series(&series.meta);
+            let entry = entry(&mut self.entries, &series.meta, own, self.window);
             let histogram = Arc::make_mut(&mut entry.histogram);
             let span = offsets[i]..offsets[i + 1];
             histogram.add_window(
@@ -131,7 +146,7 @@ impl NativeBook {
                     histogram.adjust(pair[0], pair[1]);
                 }
             }
-            histogram.fit(settings.max_buckets);
+            histogram.fit(own.max_buckets);
             if let Rollup::Samples(samples) = &mut series.rollup {
                 samples.native = Some(entry.histogram.clone());
             }
@@ -147,7 +162,8 @@ impl NativeBook {
             if let Rollup::Samples(samples) = &mut series.rollup
                 && samples.native.is_none()
             {
-                let entry = entry(&mut self.entries, &series.meta, settings, self.window);
+                let own = settings.for_series(&series.meta);
+                let entry = entry(&mut self.entries, &series.meta, own, self.window);
                 samples.native = Some(entry.histogram.clone());
             }
         }

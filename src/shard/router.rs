@@ -16,13 +16,15 @@
 //! and TCP flow control pushes back on the sender. gRPC calls wait until their
 //! deadline and report what could not be queued.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
 use super::batch::{Batch, BatchPool};
+use super::mapped_names::{LiveMapping, MappedNames};
 use crate::codec::Metric;
-use crate::series::KeyHasher;
+use crate::series::{KeyHasher, SeriesKey};
 use crate::telemetry::{DropReason, LocalTally};
 
 /// What a router does with a batch whose shard queue is full.
@@ -45,6 +47,8 @@ pub struct Router {
     open: Vec<Batch>,
     pool: BatchPool,
     overflow: Overflow,
+    /// The mapping file's view, when the router was given the live mapping.
+    mapping: Option<MappedNames>,
 }
 
 /// What routing a line can refuse.
@@ -65,6 +69,28 @@ impl Router {
             open,
             pool,
             overflow: Overflow::Drop,
+            mapping: None,
+        }
+    }
+
+    /// Keys lines under `live` (`mapping.file`) from now on, following its reloads.
+    pub fn set_mapping(&mut self, live: Arc<LiveMapping>) {
+        self.mapping = Some(MappedNames::new(live));
+    }
+
+    /// The key of `metric` and the factor its values are scaled by; `None` when
+    /// the mapping drops it (counted here).
+    #[inline]
+    fn key(&mut self, metric: &Metric<'_>, tally: &mut LocalTally) -> Option<(SeriesKey, f64)> {
+        match &mut self.mapping {
+            None => Some((self.hasher.key(metric.kind, metric.name, metric.tags), 1.0)),
+            Some(mapping) => match mapping.key(&mut self.hasher, metric) {
+                Ok(keyed) => Some(keyed),
+                Err(reason) => {
+                    tally.drop_lines(reason, 1);
+                    None
+                }
+            },
         }
     }
 
@@ -81,12 +107,16 @@ impl Router {
         mut values: &[f64],
         tally: &mut LocalTally,
     ) -> Result<(), RouteError> {
-        let key = self.hasher.key(metric.kind, metric.name, metric.tags);
+        let Some((key, scale)) = self.key(metric, tally) else {
+            return Ok(());
+        };
         let shard = key.shard(self.queues.len());
         while !values.is_empty() {
+            let first = self.open[shard].samples.len();
             let taken = self.open[shard]
                 .push_values(key, metric, values)
                 .ok_or(RouteError::TooLong)?;
+            scale_from(&mut self.open[shard], first, scale);
             values = &values[taken..];
             if self.open[shard].is_full() {
                 self.send(shard, tally);
@@ -98,28 +128,36 @@ impl Router {
     /// Adds `metric` to its shard's batch, handing the batch over when it fills.
     #[inline]
     pub fn route(&mut self, metric: &Metric<'_>, tally: &mut LocalTally) -> Result<(), RouteError> {
-        let key = self.hasher.key(metric.kind, metric.name, metric.tags);
+        let Some((key, scale)) = self.key(metric, tally) else {
+            return Ok(());
+        };
         let shard = key.shard(self.queues.len());
+        let first = self.open[shard].samples.len();
         if !self.open[shard].push(key, metric) {
             return Err(RouteError::TooLong);
         }
+        scale_from(&mut self.open[shard], first, scale);
         if self.open[shard].is_full() {
             self.send(shard, tally);
         }
         Ok(())
     }
 
-    /// Hands every non-empty batch to its shard.
+    /// Hands every non-empty batch to its shard, then takes up a reloaded mapping.
     pub fn flush(&mut self, tally: &mut LocalTally) {
         for shard in 0..self.open.len() {
             if !self.open[shard].samples.is_empty() {
                 self.send(shard, tally);
             }
         }
+        if let Some(mapping) = &mut self.mapping {
+            mapping.refresh();
+        }
     }
 
     fn send(&mut self, shard: usize, tally: &mut LocalTally) {
-        let batch = std::mem::replace(&mut self.open[shard], self.pool.take());
+        let mut batch = std::mem::replace(&mut self.open[shard], self.pool.take());
+        batch.mapper = self.mapping.as_ref().and_then(|m| m.mapper().cloned());
         let queue = &self.queues[shard];
         let refused = match self.overflow {
             Overflow::Drop => match queue.try_send(batch) {
@@ -143,6 +181,17 @@ impl Router {
         let (batch, reason) = refused;
         tally.drop_lines(reason, batch.lines);
         self.pool.give_back(batch);
+    }
+}
+
+/// Multiplies the values of `batch`'s samples from `first` on by `scale` (a
+/// mapping rule's `scale`; 1 for every other line).
+#[inline]
+fn scale_from(batch: &mut Batch, first: usize, scale: f64) {
+    if scale != 1.0 {
+        for sample in &mut batch.samples[first..] {
+            sample.value *= scale;
+        }
     }
 }
 

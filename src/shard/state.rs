@@ -27,6 +27,7 @@ use crate::codec::MetricType;
 use crate::config::Config;
 use crate::gpu::Offload;
 use crate::kernels::Kernels;
+use crate::mapping::{Mapper, Mapping};
 use crate::series::{SeriesKey, SeriesMeta};
 use crate::store::WindowBounds;
 use crate::telemetry::{DropReason, Telemetry};
@@ -54,6 +55,16 @@ impl ShardSettings {
             tuning,
             kernels,
             offload: None,
+        }
+    }
+
+    /// The same settings, also computing the quantiles `mapper`'s rules ask for.
+    pub fn with_mapping(self, mapper: Option<&Mapper>) -> Self {
+        let tuning = Arc::new((*self.tuning).clone().with_mapping(mapper));
+        ShardSettings {
+            live: Arc::new(LiveTuning::new(tuning.clone())),
+            tuning,
+            ..self
         }
     }
 }
@@ -167,19 +178,27 @@ impl ShardState {
             .store(self.series.len() as u64, Ordering::Relaxed);
         ClosedWindow {
             bounds,
-            quantiles: self.settings.tuning.series.quantiles.clone(),
+            quantiles: self.settings.tuning.window_quantiles(),
             native: self.settings.tuning.native,
             rollups,
             segments,
         }
     }
 
-    /// Removes the series whose last data is `idle_ttl_ms` or more before `now_ms`.
+    /// Removes the series whose last data is their idle time (a mapping rule's
+    /// `ttl`, else `limits.series_idle_ttl`) or more before `now_ms`.
     fn expire_idle(&mut self, now_ms: u64) {
-        let ttl = self.settings.tuning.idle_ttl_ms.max(1);
+        let default_ttl = self.settings.tuning.idle_ttl_ms;
         let before = self.series.len();
-        self.series
-            .retain(|_, series| now_ms.saturating_sub(series.last_seen_ms) < ttl);
+        self.series.retain(|_, series| {
+            let ttl = series
+                .meta
+                .options
+                .as_deref()
+                .and_then(|o| o.idle_ttl_ms)
+                .unwrap_or(default_ttl);
+            now_ms.saturating_sub(series.last_seen_ms) < ttl.max(1)
+        });
         let expired = (before - self.series.len()) as u64;
         self.telemetry.shards[self.index]
             .series_expired
@@ -189,7 +208,7 @@ impl ShardState {
 
 /// A new series for the first sample of it, `sample` in `batch`.
 fn new_series(settings: &ShardSettings, batch: &Batch, sample: &BatchSample) -> Series {
-    let meta = SeriesMeta::new(sample.kind, batch.name(sample), batch.tags(sample));
+    let meta = series_meta(batch, sample);
     let state = State::new(
         &meta,
         settings.tuning.buckets_for(&meta),
@@ -199,5 +218,27 @@ fn new_series(settings: &ShardSettings, batch: &Batch, sample: &BatchSample) -> 
         meta: Arc::new(meta),
         last_seen_ms: 0,
         state,
+    }
+}
+
+/// The identity of the series of `sample`: mapped by the mapping the batch was
+/// routed under, if any (the router made its key from the same mapping).
+fn series_meta(batch: &Batch, sample: &BatchSample) -> SeriesMeta {
+    let (name, tags) = (batch.name(sample), batch.tags(sample));
+    let mapping = batch.mapper.as_deref().map(|m| m.map(sample.kind, name));
+    match mapping {
+        Some(Mapping::Map(mapped)) => SeriesMeta::mapped(
+            sample.kind,
+            &mapped.name,
+            &mapped.labels,
+            tags,
+            mapped.rule.honor_labels,
+            mapped.rule.options.clone(),
+        ),
+        Some(Mapping::Unmatched(Some(options))) => SeriesMeta {
+            options: Some(options.clone()),
+            ..SeriesMeta::new(sample.kind, name, tags)
+        },
+        _ => SeriesMeta::new(sample.kind, name, tags),
     }
 }

@@ -16,7 +16,9 @@ use super::native_book::NativeSettings;
 use super::series::SeriesSettings;
 use crate::codec::MetricType;
 use crate::config::{Config, NamePattern, TimerSamples};
-use crate::series::SeriesMeta;
+use crate::mapping::Mapper;
+use crate::series::{Observer, SeriesMeta};
+use crate::store::WindowQuantiles;
 
 /// What a reload may change for shards.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct Tuning {
     pub idle_ttl_ms: u64,
     /// Native histograms, when enabled.
     pub native: Option<NativeSettings>,
+    /// `aggregation.quantiles`: what a series shows unless a mapping rule gives
+    /// it its own list (`series.quantiles` holds those too).
+    pub default_quantiles: Arc<[f64]>,
 }
 
 impl Tuning {
@@ -41,9 +46,11 @@ impl Tuning {
         let aggregation = &config.aggregation;
         let max_series = config.limits.max_series.get().div_ceil(shards as u64);
         let native = NativeSettings::from_config(&aggregation.native_histograms);
+        let quantiles: Arc<[f64]> = aggregation.quantiles.iter().collect();
         Tuning {
+            default_quantiles: quantiles.clone(),
             series: SeriesSettings {
-                quantiles: aggregation.quantiles.iter().collect(),
+                quantiles,
                 gauge_sign: aggregation.gauge_sign,
                 native,
                 binned: (aggregation.timer_samples == TimerSamples::Histogram)
@@ -61,14 +68,40 @@ impl Tuning {
         }
     }
 
-    /// The bucket bounds of a series, from the first histogram rule matching
-    /// its name; none for counters, gauges and sets.
+    /// The same tuning, also computing every quantile `mapper`'s summary rules
+    /// ask for.
+    pub fn with_mapping(mut self, mapper: Option<&Mapper>) -> Tuning {
+        let extra = mapper.map_or(&[][..], |m| m.quantiles());
+        if extra.iter().any(|q| !self.default_quantiles.contains(q)) {
+            let mut all = self.default_quantiles.to_vec();
+            all.extend(extra.iter().filter(|q| !self.default_quantiles.contains(q)));
+            self.series.quantiles = all.into();
+        }
+        self
+    }
+
+    /// The quantiles of windows under this tuning.
+    pub fn window_quantiles(&self) -> WindowQuantiles {
+        WindowQuantiles {
+            computed: self.series.quantiles.clone(),
+            default: self.default_quantiles.clone(),
+        }
+    }
+
+    /// The bucket bounds of a series: its mapping rule's when it is a histogram
+    /// rule (none when it is a summary rule), else from the first histogram rule
+    /// matching its name; none for counters, gauges and sets.
     pub fn buckets_for(&self, meta: &SeriesMeta) -> Option<Arc<[f64]>> {
         if !matches!(
             meta.kind,
             MetricType::Timer | MetricType::Histogram | MetricType::Distribution
         ) {
             return None;
+        }
+        match meta.options.as_deref().and_then(|o| o.observer.as_ref()) {
+            Some(Observer::Histogram { buckets }) => return Some(buckets.clone()),
+            Some(Observer::Summary { .. }) => return None,
+            None => {}
         }
         self.histograms
             .iter()

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::WindowBounds;
-use super::snapshot::{SeriesRollup, WindowSnapshot};
+use super::snapshot::{SeriesRollup, WindowQuantiles, WindowSnapshot};
 
 /// Closed windows, oldest first.
 pub type History = Vec<Arc<WindowSnapshot>>;
@@ -32,7 +32,7 @@ struct Pending {
 #[derive(Debug)]
 struct PendingWindow {
     bounds: WindowBounds,
-    quantiles: Arc<[f64]>,
+    quantiles: WindowQuantiles,
     parts: Vec<Vec<SeriesRollup>>,
     reported: usize,
 }
@@ -60,7 +60,12 @@ impl Store {
     /// Records one shard's rollups for the window `bounds`, whose sample rollups
     /// carry `quantiles` (the same for every shard of a window: a reload changes
     /// them from a window on). Each shard reports each window at most once.
-    pub fn publish(&self, bounds: WindowBounds, quantiles: Arc<[f64]>, part: Vec<SeriesRollup>) {
+    pub fn publish(
+        &self,
+        bounds: WindowBounds,
+        quantiles: WindowQuantiles,
+        part: Vec<SeriesRollup>,
+    ) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let window = pending
             .windows
@@ -112,7 +117,8 @@ fn assemble(window: PendingWindow) -> WindowSnapshot {
     });
     WindowSnapshot {
         bounds: window.bounds,
-        quantiles: window.quantiles,
+        quantiles: window.quantiles.computed,
+        default_quantiles: window.quantiles.default,
         series,
     }
 }
@@ -144,9 +150,17 @@ mod tests {
     #[test]
     fn a_window_appears_when_every_shard_has_reported_sorted_by_name() {
         let store = Store::new(2, 3);
-        store.publish(window(0), Arc::from([0.5]), vec![gauge("b", 1.0)]);
+        store.publish(
+            window(0),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("b", 1.0)],
+        );
         assert!(store.latest().is_none());
-        store.publish(window(0), Arc::from([0.5]), vec![gauge("a", 2.0)]);
+        store.publish(
+            window(0),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("a", 2.0)],
+        );
         let latest = store.latest().unwrap();
         let names: Vec<&str> = latest.series.iter().map(|s| &*s.meta.name).collect();
         assert_eq!(names, ["a", "b"]);
@@ -158,7 +172,7 @@ mod tests {
         for start in [0, 10, 20] {
             store.publish(
                 window(start),
-                Arc::from([0.5]),
+                WindowQuantiles::same(Arc::from([0.5])),
                 vec![gauge("a", start as f64)],
             );
         }
@@ -173,11 +187,27 @@ mod tests {
     #[test]
     fn a_window_one_shard_skipped_is_published_when_a_later_one_completes() {
         let store = Store::new(2, 5);
-        store.publish(window(0), Arc::from([0.5]), vec![gauge("a", 1.0)]);
-        store.publish(window(0), Arc::from([0.5]), vec![]);
-        store.publish(window(10), Arc::from([0.5]), vec![gauge("a", 2.0)]);
-        store.publish(window(20), Arc::from([0.5]), vec![gauge("b", 3.0)]);
-        store.publish(window(20), Arc::from([0.5]), vec![gauge("a", 4.0)]);
+        store.publish(
+            window(0),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("a", 1.0)],
+        );
+        store.publish(window(0), WindowQuantiles::same(Arc::from([0.5])), vec![]);
+        store.publish(
+            window(10),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("a", 2.0)],
+        );
+        store.publish(
+            window(20),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("b", 3.0)],
+        );
+        store.publish(
+            window(20),
+            WindowQuantiles::same(Arc::from([0.5])),
+            vec![gauge("a", 4.0)],
+        );
         let starts: Vec<u64> = store
             .history()
             .iter()

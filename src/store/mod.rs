@@ -11,4 +11,6 @@ mod snapshot;
 pub use bounds::WindowBounds;
 pub use history::{History, Store};
 pub use native::{KeyScratch, NativeHistogram, Span};
-pub use snapshot::{Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowSnapshot};
+pub use snapshot::{
+    Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowQuantiles, WindowSnapshot,
+};

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use super::{NativeHistogram, WindowBounds};
-use crate::series::SeriesMeta;
+use crate::series::{Observer, SeriesMeta};
 
 /// Rollups of one closed window, across all shards.
 #[derive(Debug, Clone)]
@@ -24,11 +24,48 @@ pub struct WindowSnapshot {
     pub bounds: WindowBounds,
     /// The quantiles reported in [`SampleRollup::quantiles`], in the same order.
     pub quantiles: Arc<[f64]>,
+    /// Those a series exposes unless a mapping rule gives it its own.
+    pub default_quantiles: Arc<[f64]>,
     /// Every live series, sorted by Prometheus family name, then type, then labels.
     pub series: Vec<SeriesRollup>,
 }
 
+/// The quantiles of a window: those computed, and those a series shows by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowQuantiles {
+    /// Computed for every sampled series (`aggregation.quantiles` and every
+    /// quantile a mapping rule asks for), sorted as configured.
+    pub computed: Arc<[f64]>,
+    /// `aggregation.quantiles`: what a series without its own list shows.
+    pub default: Arc<[f64]>,
+}
+
+impl WindowQuantiles {
+    /// Computing and showing the same `quantiles`.
+    pub fn same(quantiles: Arc<[f64]>) -> Self {
+        WindowQuantiles {
+            computed: quantiles.clone(),
+            default: quantiles,
+        }
+    }
+}
+
 impl WindowSnapshot {
+    /// The quantiles the series `meta` shows, each with its position in
+    /// [`WindowSnapshot::quantiles`] (and so in its rollup's values): a mapping
+    /// rule's own list, or the default one.
+    pub fn quantiles_of<'a>(
+        &'a self,
+        meta: &'a SeriesMeta,
+    ) -> impl Iterator<Item = (usize, f64)> + 'a {
+        let list = match meta.options.as_deref().and_then(|o| o.observer.as_ref()) {
+            Some(Observer::Summary { quantiles }) => &quantiles[..],
+            _ => &self.default_quantiles[..],
+        };
+        list.iter()
+            .filter_map(|&q| self.quantiles.iter().position(|&c| c == q).map(|i| (i, q)))
+    }
+
     /// The window's length in seconds (the divisor of counter rates).
     pub fn seconds(&self) -> f64 {
         (self.bounds.end_unix_ms - self.bounds.start_unix_ms) as f64 / 1000.0

@@ -26,15 +26,21 @@ pub enum DropReason {
     /// A gRPC call's deadline passed while a shard queue was full; the events not
     /// queued were reported back to the client as rejected.
     QueueTimeout,
+    /// A `mapping.file` rule with `action: drop` matched the name.
+    MappingDrop,
+    /// A `mapping.file` rule matched but its name template gave an empty name.
+    MappingEmptyName,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::QueueFull,
         DropReason::SeriesLimit,
         DropReason::Truncated,
         DropReason::QueueTimeout,
+        DropReason::MappingDrop,
+        DropReason::MappingEmptyName,
     ];
 
     /// The reason's position in [`DropReason::ALL`].
@@ -49,6 +55,8 @@ impl DropReason {
             DropReason::SeriesLimit => "series_limit",
             DropReason::Truncated => "truncated",
             DropReason::QueueTimeout => "queue_timeout",
+            DropReason::MappingDrop => "mapping_drop",
+            DropReason::MappingEmptyName => "mapping_empty_name",
         }
     }
 }
