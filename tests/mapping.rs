@@ -194,3 +194,36 @@ fn a_reload_applies_a_new_mapping_and_a_broken_one_keeps_the_old() {
     });
     assert!(daemon.metrics().lines().all(|l| !l.starts_with("bad")));
 }
+
+#[test]
+fn each_tag_style_over_udp_lands_as_labels() {
+    let daemon = Daemon::start(&format!(
+        "{SHORT_WINDOWS}\naggregation: {{ tag_styles: [dogstatsd, influxdb, librato, signalfx, graphite] }}"
+    ));
+    let lines = [
+        "influx.hits,env=prod,az=a:1|c",
+        "librato.hits#env=prod,az=a:2|c",
+        "signalfx.hits[env=prod,az=a]:3|c",
+        "graphite.hits;env=prod;az=a:4|c",
+        // Name tags and |# tags together, and the same series twice.
+        "mixed.hits,env=prod:5|c|#az:a",
+        "mixed.hits:6|c|#az:a,env:prod",
+        "bad.hits,env:1|c",
+    ];
+    daemon.send(&[&lines.join("\n")]);
+    daemon.wait_for_lines(lines.len() as u64);
+    daemon.wait_for("every style's series", || {
+        let metrics = daemon.metrics();
+        let value =
+            |name: &str| support::sample_in(&metrics, &format!("{name}{{az=\"a\",env=\"prod\"}}"));
+        value("influx_hits_total") == Some(1.0)
+            && value("librato_hits_total") == Some(2.0)
+            && value("signalfx_hits_total") == Some(3.0)
+            && value("graphite_hits_total") == Some(4.0)
+            && value("mixed_hits_total") == Some(11.0)
+    });
+    assert_eq!(
+        daemon.sample(r#"tallyd_lines_rejected_total{transport="udp",reason="bad_tags"}"#),
+        Some(1.0)
+    );
+}

@@ -16,17 +16,28 @@
 use super::error::{DecodeError, RejectReason};
 use super::line::{Message, decode_line, decode_metric_prefix};
 use super::scan::find_any;
+use super::tag_styles::TagStyles;
 
 /// Decoding settings shared by every ingest path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoder {
     max_line_bytes: usize,
+    styles: TagStyles,
 }
 
 impl Decoder {
-    /// A decoder rejecting lines longer than `max_line_bytes` (terminator excluded).
+    /// A decoder rejecting lines longer than `max_line_bytes` (terminator excluded),
+    /// reading DogStatsD tags only.
     pub const fn new(max_line_bytes: usize) -> Self {
-        Decoder { max_line_bytes }
+        Decoder {
+            max_line_bytes,
+            styles: TagStyles::DOGSTATSD,
+        }
+    }
+
+    /// The same decoder, reading tags in `styles`.
+    pub const fn with_tag_styles(self, styles: TagStyles) -> Self {
+        Decoder { styles, ..self }
     }
 
     /// The longest line accepted, in bytes.
@@ -41,6 +52,7 @@ impl Decoder {
             text: simdutf8::basic::from_utf8(buf).ok(),
             pos: 0,
             max_line_bytes: self.max_line_bytes,
+            styles: self.styles,
         }
     }
 }
@@ -53,6 +65,7 @@ pub struct Lines<'a> {
     text: Option<&'a str>,
     pos: usize,
     max_line_bytes: usize,
+    styles: TagStyles,
 }
 
 impl<'a> Lines<'a> {
@@ -115,7 +128,38 @@ impl<'a> Lines<'a> {
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Message<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        let start = self.pos;
+        let decoded = self.next_plain()?;
+        if self.styles == TagStyles::DOGSTATSD {
+            return Some(decoded);
+        }
+        Some(match decoded {
+            Ok(Message::Metric(mut metric)) => match self.styles.apply(&mut metric) {
+                Ok(()) => Ok(Message::Metric(metric)),
+                Err(reason) => Err(DecodeError {
+                    reason,
+                    offset: self.line_start(start),
+                }),
+            },
+            other => other,
+        })
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// Where the line read from `pos` starts: past any blank lines.
+    fn line_start(&self, mut pos: usize) -> usize {
+        while matches!(self.buf.get(pos), Some(b'\n' | b'\r')) {
+            pos += 1;
+        }
+        pos
+    }
+
+    /// The next line decoded as DogStatsD, before tag styles apply.
+    #[inline]
+    fn next_plain(&mut self) -> Option<Result<Message<'a>, DecodeError>> {
         loop {
             let start = self.pos;
             let first = *self.buf.get(start)?;

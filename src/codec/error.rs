@@ -31,11 +31,14 @@ pub enum RejectReason {
     MalformedEvent,
     /// An `_sc|` service check without a name or with a status other than 0-3.
     MalformedServiceCheck,
+    /// Tags in the name (`aggregation.tag_styles`) that are not `key=value` pairs
+    /// with both parts, or SignalFx brackets that do not pair up.
+    BadTags,
 }
 
 impl RejectReason {
     /// Every reason, in a fixed order; telemetry pre-registers one counter per entry.
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::Malformed,
         RejectReason::EmptyName,
         RejectReason::BadValue,
@@ -46,6 +49,7 @@ impl RejectReason {
         RejectReason::TooLong,
         RejectReason::MalformedEvent,
         RejectReason::MalformedServiceCheck,
+        RejectReason::BadTags,
     ];
 
     /// The stable snake_case name used as a metric label.
@@ -61,6 +65,7 @@ impl RejectReason {
             RejectReason::TooLong => "too_long",
             RejectReason::MalformedEvent => "malformed_event",
             RejectReason::MalformedServiceCheck => "malformed_service_check",
+            RejectReason::BadTags => "bad_tags",
         }
     }
 

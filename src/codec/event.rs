@@ -38,7 +38,7 @@ fn find_tags(fields: &str) -> Tags<'_> {
         .split('|')
         .rev()
         .find_map(|f| f.strip_prefix('#'))
-        .map(Tags)
+        .map(Tags::new)
         .unwrap_or_default()
 }
 

@@ -113,7 +113,7 @@ fn apply_field<'a>(metric: &mut Metric<'a>, field: &'a str) -> Result<(), Reject
             }
             metric.sample_rate = rate;
         }
-        Some(b'#') => metric.tags = Tags(&field[1..]),
+        Some(b'#') => metric.tags = Tags::new(&field[1..]),
         Some(b'T') => {
             let ts = field[1..].parse().map_err(|_| RejectReason::BadTimestamp)?;
             metric.timestamp = Some(ts);

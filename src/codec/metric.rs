@@ -120,24 +120,69 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// The raw `#` field of a line; iterating splits on `,` and skips empty tags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Tags<'a>(pub(crate) &'a str);
+/// The tags of a line: the raw `#` field (`key:value` or bare `key`, split on
+/// `,`, empty ones skipped), and tags carried in the name by another tag style
+/// (`key=value`, split on that style's separator), both borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tags<'a> {
+    text: &'a str,
+    named: &'a str,
+    named_separator: char,
+}
+
+impl Default for Tags<'_> {
+    fn default() -> Self {
+        Tags::new("")
+    }
+}
 
 impl<'a> Tags<'a> {
-    /// The tag text as received, without the leading `#`.
+    /// Tags in DogStatsD's form: `key:value` or `key`, separated by `,`.
+    pub const fn new(text: &'a str) -> Self {
+        Tags {
+            text,
+            named: "",
+            named_separator: ',',
+        }
+    }
+
+    /// These tags plus `named`, `key=value` pairs separated by `separator`
+    /// (already checked: no pair is empty or lacks a key or a value).
+    pub(crate) const fn with_named(self, named: &'a str, separator: char) -> Self {
+        Tags {
+            named,
+            named_separator: separator,
+            ..self
+        }
+    }
+
+    /// The DogStatsD tag text as received, without the leading `#`.
     pub fn raw(&self) -> &'a str {
-        self.0
+        self.text
+    }
+
+    /// The tags carried in the name, as received (`key=value` pairs).
+    pub fn named(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.named
+            .split(self.named_separator)
+            .filter(|t| !t.is_empty())
     }
 
     /// True when the line carried no non-empty tag.
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        self.named.is_empty() && self.iter().next().is_none()
     }
 
-    /// Each non-empty tag (`key:value` or a bare `key`), in received order.
+    /// Each non-empty DogStatsD tag (`key:value` or a bare `key`), in received order.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.split(',').filter(|t| !t.is_empty())
+        self.text.split(',').filter(|t| !t.is_empty())
+    }
+
+    /// Every tag as `(key, value)`, the name's first (a bare tag's value is empty).
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let named = self.named().map(|t| t.split_once('=').unwrap_or((t, "")));
+        let tags = self.iter().map(|t| t.split_once(':').unwrap_or((t, "")));
+        named.chain(tags)
     }
 }
 

@@ -31,6 +31,7 @@ mod line;
 mod metric;
 mod number;
 mod scan;
+mod tag_styles;
 #[cfg(test)]
 mod tests;
 
@@ -39,3 +40,4 @@ pub use error::{DecodeError, RejectReason};
 pub use event::{Event, ServiceCheck};
 pub use line::{Message, decode_line, decode_metric};
 pub use metric::{Metric, MetricType, Payload, Sample, Tags};
+pub use tag_styles::TagStyles;

@@ -375,3 +375,80 @@ proptest! {
         }
     }
 }
+
+/// A decoded name with its tags as `key=value`, or the rejection.
+type Styled = Result<(String, Vec<String>), RejectReason>;
+
+/// Decodes the single line `line` with `styles`: the name and every tag as
+/// `key=value` (the name's first), or the rejection.
+fn styled(line: &str, styles: TagStyles) -> Styled {
+    let decoder = Decoder::new(1024).with_tag_styles(styles);
+    match decoder.lines(line.as_bytes()).next().expect("one line") {
+        Ok(Message::Metric(m)) => Ok((
+            m.name.to_owned(),
+            m.tags.pairs().map(|(k, v)| format!("{k}={v}")).collect(),
+        )),
+        Ok(other) => panic!("{line}: not a metric: {other:?}"),
+        Err(e) => Err(e.reason),
+    }
+}
+
+#[test]
+fn tag_styles_conformance() {
+    let all = TagStyles::DOGSTATSD
+        .with(TagStyles::INFLUXDB)
+        .with(TagStyles::LIBRATO)
+        .with(TagStyles::SIGNALFX)
+        .with(TagStyles::GRAPHITE);
+    let ok = |name: &str, tags: &[&str]| {
+        Ok((
+            name.to_owned(),
+            tags.iter().map(|t| t.to_string()).collect(),
+        ))
+    };
+    let table: [(&str, TagStyles, Styled); 16] = [
+        (
+            "a.b,env=prod,az=1:1|c",
+            all,
+            ok("a.b", &["env=prod", "az=1"]),
+        ),
+        (
+            "a.b#env=prod,az=1:1|c",
+            all,
+            ok("a.b", &["env=prod", "az=1"]),
+        ),
+        (
+            "a.b;env=prod;az=1:1|c",
+            all,
+            ok("a.b", &["env=prod", "az=1"]),
+        ),
+        (
+            "a.b[env=prod,az=1]:1|c",
+            all,
+            ok("a.b", &["env=prod", "az=1"]),
+        ),
+        ("[env=prod]a.b:1|c", all, ok("a.b", &["env=prod"])),
+        ("a.[]b:1|c", all, Err(RejectReason::BadTags)),
+        ("a.[env=prod]b:1|c", all, Err(RejectReason::BadTags)),
+        ("a.b[env=prod:1|c", all, Err(RejectReason::BadTags)),
+        // Name tags merge with |# tags, the name's first.
+        ("a,env=prod:1|c|#az:b", all, ok("a", &["env=prod", "az=b"])),
+        // Tags are passed on in DogStatsD's form, where `,` separates tags.
+        ("a;k=x,y:1|c", all, Err(RejectReason::BadTags)),
+        ("a;k==v:1|c", all, ok("a", &["k==v"])),
+        ("a,env:1|c", all, Err(RejectReason::BadTags)),
+        ("a,=v:1|c", all, Err(RejectReason::BadTags)),
+        (",env=prod:1|c", all, Err(RejectReason::EmptyName)),
+        // A style that is off leaves its character in the name.
+        (
+            "a,env=prod:1|c",
+            TagStyles::DOGSTATSD,
+            ok("a,env=prod", &[]),
+        ),
+        // DogStatsD's style off: `|#` is ignored.
+        ("a:1|c|#env:prod", TagStyles::GRAPHITE, ok("a", &[])),
+    ];
+    for (line, styles, expected) in table {
+        assert_eq!(styled(line, styles), expected, "{line}");
+    }
+}

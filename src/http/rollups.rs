@@ -235,7 +235,7 @@ mod tests {
         use crate::series::SeriesMeta;
         use crate::store::{SampleRollup, SamplesRollup, Store, WindowBounds};
 
-        let meta = |kind, name, tags| Arc::new(SeriesMeta::new(kind, name, Tags(tags)));
+        let meta = |kind, name, tags| Arc::new(SeriesMeta::new(kind, name, Tags::new(tags)));
         let samples = |quantiles: &[f64]| SamplesRollup {
             window: Some(SampleRollup {
                 count: 100.0,

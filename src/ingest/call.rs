@@ -253,7 +253,7 @@ fn routed_metric<'a>(
             rest: "",
         },
         sample_rate,
-        tags: Tags(tags),
+        tags: Tags::new(tags),
         container_id: None,
         timestamp: None,
     }

@@ -31,7 +31,8 @@ use super::otlp::OtlpService;
 use super::stream::StreamSource;
 use super::udp::{self, Receiver};
 use super::unix_socket::{self, SocketFile};
-use crate::config::Config;
+use crate::codec::TagStyles;
+use crate::config::{Config, TagStyle};
 use crate::telemetry::Transport;
 
 /// Why ingest could not start. Each names the config key to look at.
@@ -117,7 +118,8 @@ impl AsyncIngest {
 }
 
 /// Binds every listener `config.listen` names and starts receiving into `inlet`.
-pub fn start(config: &Config, inlet: Inlet) -> Result<Ingest, StartError> {
+pub fn start(config: &Config, mut inlet: Inlet) -> Result<Ingest, StartError> {
+    inlet.set_tag_styles(tag_styles(config));
     let mut ingest = Ingest {
         bound: Bound::default(),
         receivers: Vec::new(),
@@ -371,6 +373,23 @@ fn local_addr(
         key,
         source,
     })
+}
+
+/// `aggregation.tag_styles` as the decoder takes it.
+fn tag_styles(config: &Config) -> TagStyles {
+    config
+        .aggregation
+        .tag_styles
+        .iter()
+        .fold(TagStyles::NONE, |styles, style| {
+            styles.with(match style {
+                TagStyle::Dogstatsd => TagStyles::DOGSTATSD,
+                TagStyle::Influxdb => TagStyles::INFLUXDB,
+                TagStyle::Librato => TagStyles::LIBRATO,
+                TagStyle::Signalfx => TagStyles::SIGNALFX,
+                TagStyle::Graphite => TagStyles::GRAPHITE,
+            })
+        })
 }
 
 fn max_datagram_bytes(config: &Config) -> usize {

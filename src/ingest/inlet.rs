@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+use crate::codec::{Decoder, TagStyles};
 use crate::shard::{Batch, BatchPool, LiveMapping, Overflow, Router};
 use crate::telemetry::Telemetry;
 
@@ -21,6 +22,7 @@ pub struct Inlet {
     pool: BatchPool,
     telemetry: Arc<Telemetry>,
     mapping: Arc<LiveMapping>,
+    tag_styles: TagStyles,
 }
 
 impl Inlet {
@@ -37,7 +39,18 @@ impl Inlet {
             pool,
             telemetry,
             mapping,
+            tag_styles: TagStyles::DOGSTATSD,
         }
+    }
+
+    /// Reads tags in `styles` from now on (`aggregation.tag_styles`).
+    pub fn set_tag_styles(&mut self, styles: TagStyles) {
+        self.tag_styles = styles;
+    }
+
+    /// A decoder of lines up to `max_line_bytes`, reading the configured tag styles.
+    pub fn decoder(&self, max_line_bytes: usize) -> Decoder {
+        Decoder::new(max_line_bytes).with_tag_styles(self.tag_styles)
     }
 
     /// A router into the shard queues that meets a full queue with `overflow`.

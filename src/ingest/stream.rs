@@ -120,7 +120,7 @@ impl Connection {
     fn new(source: StreamSource) -> Self {
         Connection {
             framer: LineFramer::new(source.max_line),
-            decoder: Decoder::new(source.max_line),
+            decoder: source.inlet.decoder(source.max_line),
             router: source.inlet.router(Overflow::Wait),
             tally: LocalTally::default(),
             pending_since: None,

@@ -173,7 +173,7 @@ impl Receiver {
             socket,
             transport,
             router: inlet.router(Overflow::Drop),
-            decoder: Decoder::new(max_datagram_bytes),
+            decoder: inlet.decoder(max_datagram_bytes),
             max_datagram_bytes,
             telemetry: inlet.telemetry().clone(),
             stop,

@@ -38,6 +38,9 @@ impl SeriesKey {
 #[derive(Debug, Default)]
 pub struct KeyHasher {
     seen_tags: Vec<u128>,
+    /// A tag from the name (`k=v`) rewritten as `k:v`, so that it keys like the
+    /// same tag sent in `|#`.
+    normalised: String,
 }
 
 impl KeyHasher {
@@ -79,16 +82,27 @@ impl KeyHasher {
     pub fn tag_sum(&mut self, tags: Tags<'_>, skip: impl Fn(&str) -> bool) -> u128 {
         self.seen_tags.clear();
         let mut tag_sum: u128 = 0;
-        for tag in tags.iter() {
+        let mut add = |seen: &mut Vec<u128>, tag: &str| {
             if skip(tag) {
-                continue;
+                return;
             }
             let tag_hash = Self::tag_hash(tag);
             // Lines carry a handful of tags; a linear scan beats any set here.
-            if !self.seen_tags.contains(&tag_hash) {
-                self.seen_tags.push(tag_hash);
+            if !seen.contains(&tag_hash) {
+                seen.push(tag_hash);
                 tag_sum = tag_sum.wrapping_add(tag_hash);
             }
+        };
+        for tag in tags.named() {
+            let (key, value) = tag.split_once('=').unwrap_or((tag, ""));
+            self.normalised.clear();
+            self.normalised.push_str(key);
+            self.normalised.push(':');
+            self.normalised.push_str(value);
+            add(&mut self.seen_tags, &self.normalised);
+        }
+        for tag in tags.iter() {
+            add(&mut self.seen_tags, tag);
         }
         tag_sum
     }

@@ -80,7 +80,7 @@ pub struct SeriesMeta {
 impl SeriesMeta {
     /// Builds the readable identity of a series from the raw fields of its first line.
     pub fn new(kind: MetricType, name: &str, tags: Tags<'_>) -> Self {
-        let pairs: Vec<(Box<str>, Box<str>)> = tags.iter().map(split_tag).collect();
+        let pairs: Vec<(Box<str>, Box<str>)> = tags.pairs().map(boxed).collect();
         Self::from_parts(kind, name, sanitise_name(name), pairs, None)
     }
 
@@ -97,9 +97,9 @@ impl SeriesMeta {
         options: Option<Arc<SeriesOptions>>,
     ) -> Self {
         let mut pairs: Vec<(Box<str>, Box<str>)> = tags
-            .iter()
-            .map(split_tag)
+            .pairs()
             .filter(|(k, _)| honor_labels || !labels.iter().any(|(l, _)| label_key_is(k, l)))
+            .map(boxed)
             .collect();
         for (label, value) in labels {
             if !(honor_labels && pairs.iter().any(|(k, _)| label_key_is(k, label))) {
@@ -134,12 +134,9 @@ impl SeriesMeta {
     }
 }
 
-/// A tag `k:v` as `(k, v)`; a bare tag `k` as `(k, "")`.
-fn split_tag(tag: &str) -> (Box<str>, Box<str>) {
-    match tag.split_once(':') {
-        Some((k, v)) => (k.into(), v.into()),
-        None => (tag.into(), "".into()),
-    }
+/// A tag's key and value, owned.
+fn boxed((key, value): (&str, &str)) -> (Box<str>, Box<str>) {
+    (key.into(), value.into())
 }
 
 /// True when the tag key `key` and the label name `label` (a valid label name)

@@ -138,18 +138,34 @@ impl Batch {
 
     /// Appends the name, tags and `member` of `metric` to the text; `None` when one
     /// of them exceeds 64 KiB.
+    /// Tags from the name (`k=v`) are written in DogStatsD's form (`k:v`) ahead
+    /// of the `|#` ones, so the shard reads one form.
     fn append_text(&mut self, metric: &Metric<'_>, member: &str) -> Option<TextRef> {
-        let tags = metric.tags.raw();
-        let text = TextRef {
-            start: u32::try_from(self.bytes.len()).ok()?,
-            name_len: u16::try_from(metric.name.len()).ok()?,
-            tags_len: u16::try_from(tags.len()).ok()?,
-            member_len: u16::try_from(member.len()).ok()?,
-        };
+        let start = self.bytes.len();
         self.bytes.extend_from_slice(metric.name.as_bytes());
-        self.bytes.extend_from_slice(tags.as_bytes());
+        let tags_start = self.bytes.len();
+        for tag in metric.tags.named() {
+            let (key, value) = tag.split_once('=').unwrap_or((tag, ""));
+            self.bytes.extend_from_slice(key.as_bytes());
+            self.bytes.push(b':');
+            self.bytes.extend_from_slice(value.as_bytes());
+            self.bytes.push(b',');
+        }
+        self.bytes.extend_from_slice(metric.tags.raw().as_bytes());
+        let tags_len = self.bytes.len() - tags_start;
         self.bytes.extend_from_slice(member.as_bytes());
-        Some(text)
+        let text = (|| {
+            Some(TextRef {
+                start: u32::try_from(start).ok()?,
+                name_len: u16::try_from(metric.name.len()).ok()?,
+                tags_len: u16::try_from(tags_len).ok()?,
+                member_len: u16::try_from(member.len()).ok()?,
+            })
+        })();
+        if text.is_none() {
+            self.bytes.truncate(start);
+        }
+        text
     }
 
     /// The name of `sample`.
@@ -161,7 +177,7 @@ impl Batch {
     /// The raw tags of `sample`.
     pub fn tags(&self, sample: &BatchSample) -> Tags<'_> {
         let start = sample.text_start as usize + usize::from(sample.name_len);
-        Tags(self.text(start, start + usize::from(sample.tags_len)))
+        Tags::new(self.text(start, start + usize::from(sample.tags_len)))
     }
 
     /// The set member of `sample` (empty for other types).

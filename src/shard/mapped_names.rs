@@ -196,12 +196,7 @@ impl MappedRoute {
             let labels = self
                 .labels
                 .iter()
-                .filter(|(label, _)| {
-                    !metric
-                        .tags
-                        .iter()
-                        .any(|tag| label_key_is(tag_key(tag), label))
-                })
+                .filter(|(label, _)| !metric.tags.pairs().any(|(key, _)| label_key_is(key, label)))
                 .fold(0u128, |sum, (_, h)| sum.wrapping_add(*h));
             KeyHasher::with_name_hash(self.name_hash, tags.wrapping_add(labels))
         } else {
