@@ -1,6 +1,7 @@
 //! Decoder throughput on realistic packed datagrams: lines/s and bytes/s on one core.
 //!
-//! Run: `cargo bench --bench codec`. The corpus is 1,000 datagrams of up to 1432
+//! Run: `cargo bench --bench codec`. `lines_all_tag_styles` decodes the same
+//! corpus with every `aggregation.tag_styles` style on. The corpus is 1,000 datagrams of up to 1432
 //! bytes (about 35,000 lines of ~40 bytes, mixed c/g/ms/d, 0-6 tags) from the
 //! seeded workload generator. Each iteration decodes the whole corpus and checks the
 //! number of metrics decoded, so a decoder that skips work fails the bench.
@@ -8,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tallyd::codec::{Decoder, Message};
+use tallyd::codec::{Decoder, Message, TagStyles};
 use tallyd::workload::{Generator, Spec};
 
 /// Decodes every datagram; returns the metric count and a checksum of what was read.
@@ -42,6 +43,21 @@ fn bench_decode(c: &mut Criterion) {
     group.bench_function("packed_1432B/lines", |b| {
         b.iter(|| {
             let (metrics, checksum) = decode_corpus(&decoder, black_box(&datagrams));
+            assert_eq!(metrics, lines);
+            black_box(checksum)
+        })
+    });
+    // Every name style on: each name is scanned for `,` `#` `;` `[` as well.
+    let styled = decoder.with_tag_styles(
+        TagStyles::DOGSTATSD
+            .with(TagStyles::INFLUXDB)
+            .with(TagStyles::LIBRATO)
+            .with(TagStyles::SIGNALFX)
+            .with(TagStyles::GRAPHITE),
+    );
+    group.bench_function("packed_1432B/lines_all_tag_styles", |b| {
+        b.iter(|| {
+            let (metrics, checksum) = decode_corpus(&styled, black_box(&datagrams));
             assert_eq!(metrics, lines);
             black_box(checksum)
         })

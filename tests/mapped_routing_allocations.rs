@@ -45,7 +45,7 @@ fn routing_mapped_and_tag_styled_lines_allocates_nothing_once_names_are_known() 
     let mut router = Router::new(vec![sender], pool.clone());
     router.set_mapping(LiveMapping::new(Some(Arc::new(mapper))));
     let mut tally = LocalTally::default();
-    let mut route_all = |router: &mut Router, tally: &mut LocalTally| {
+    let route_all = |router: &mut Router, tally: &mut LocalTally| {
         let mut routed = 0;
         for datagram in &datagrams {
             for message in decoder.lines(datagram) {
