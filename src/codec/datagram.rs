@@ -14,7 +14,7 @@
 //! overall and keeps one source of truth for the reasons.
 
 use super::error::{DecodeError, RejectReason};
-use super::line::{Message, decode_line, decode_metric_prefix};
+use super::line::{Message, decode_line_with, decode_metric_prefix};
 use super::scan::find_any;
 use super::tag_styles::TagStyles;
 
@@ -97,7 +97,7 @@ impl<'a> Lines<'a> {
     /// also finds the line end. `None` for anything else (events, service checks,
     /// rejections), which [`Lines::decode_separately`] then handles.
     fn decode_in_place(&mut self, text: &'a str, start: usize) -> Option<Message<'a>> {
-        let (metric, len) = decode_metric_prefix(&text[start..]).ok()?;
+        let (metric, len) = decode_metric_prefix(&text[start..], self.styles).ok()?;
         let end = start + len;
         if self.content_len(start, end) > self.max_line_bytes {
             return None;
@@ -121,45 +121,14 @@ impl<'a> Lines<'a> {
         let line = self
             .line_text(start, start + len)
             .ok_or(reject(RejectReason::InvalidUtf8))?;
-        decode_line(line).map_err(reject)
+        decode_line_with(line, self.styles).map_err(reject)
     }
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Message<'a>, DecodeError>;
 
-    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let start = self.pos;
-        let decoded = self.next_plain()?;
-        if self.styles == TagStyles::DOGSTATSD {
-            return Some(decoded);
-        }
-        Some(match decoded {
-            Ok(Message::Metric(mut metric)) => match self.styles.apply(&mut metric) {
-                Ok(()) => Ok(Message::Metric(metric)),
-                Err(reason) => Err(DecodeError {
-                    reason,
-                    offset: self.line_start(start),
-                }),
-            },
-            other => other,
-        })
-    }
-}
-
-impl<'a> Lines<'a> {
-    /// Where the line read from `pos` starts: past any blank lines.
-    fn line_start(&self, mut pos: usize) -> usize {
-        while matches!(self.buf.get(pos), Some(b'\n' | b'\r')) {
-            pos += 1;
-        }
-        pos
-    }
-
-    /// The next line decoded as DogStatsD, before tag styles apply.
-    #[inline]
-    fn next_plain(&mut self) -> Option<Result<Message<'a>, DecodeError>> {
         loop {
             let start = self.pos;
             let first = *self.buf.get(start)?;

@@ -7,11 +7,14 @@
 //! word-at-a-time delimiter searches and one float parse for the common
 //! single-value line.
 
+use std::num::NonZeroU64;
+
 use super::error::RejectReason;
 use super::event::{Event, ServiceCheck, decode_event, decode_service_check};
 use super::metric::{Metric, MetricType, Payload, Tags};
 use super::number::parse_finite;
 use super::scan::find_any;
+use super::tag_styles::TagStyles;
 
 /// What a line turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,16 +27,22 @@ pub enum Message<'a> {
     ServiceCheck(ServiceCheck<'a>),
 }
 
-/// Decodes one non-empty line without its line terminator.
+/// Decodes one non-empty line without its line terminator, reading DogStatsD tags.
 #[inline]
 pub fn decode_line(line: &str) -> Result<Message<'_>, RejectReason> {
+    decode_line_with(line, TagStyles::DOGSTATSD)
+}
+
+/// Decodes one non-empty line without its line terminator, reading tags in `styles`.
+#[inline]
+pub(crate) fn decode_line_with(line: &str, styles: TagStyles) -> Result<Message<'_>, RejectReason> {
     if line.starts_with("_e{") {
         return decode_event(line).map(Message::Event);
     }
     if line.starts_with("_sc|") {
         return decode_service_check(line).map(Message::ServiceCheck);
     }
-    decode_metric(line).map(Message::Metric)
+    decode_metric_prefix(line, styles).map(|(metric, _)| Message::Metric(metric))
 }
 
 /// Position of the first `|` or `\n` in `bytes` at or after `from`, or `bytes.len()`.
@@ -57,14 +66,43 @@ fn last_field(text: &str, from: usize, to: usize) -> &str {
 /// Decodes a metric line (without its terminator).
 #[inline]
 pub fn decode_metric(line: &str) -> Result<Metric<'_>, RejectReason> {
-    decode_metric_prefix(line).map(|(metric, _)| metric)
+    decode_metric_prefix(line, TagStyles::DOGSTATSD).map(|(metric, _)| metric)
 }
 
 /// Decodes the metric line at the start of `text`, which may hold further lines, in
 /// one forward pass; returns it with the position of the `\n` that ends it (or
 /// `text.len()`). Finding the line end while parsing saves a separate newline scan.
+/// Tags are read in `styles`: a name style moves tags out of the name, and
+/// without DogStatsD's style the `#` field is skipped.
 #[inline]
-pub(crate) fn decode_metric_prefix(text: &str) -> Result<(Metric<'_>, usize), RejectReason> {
+pub(crate) fn decode_metric_prefix(
+    text: &str,
+    styles: TagStyles,
+) -> Result<(Metric<'_>, usize), RejectReason> {
+    // Two copies of the decoder: DogStatsD's own, which every line took before
+    // other styles existed and stays exactly that, and the styled one.
+    if styles == TagStyles::DOGSTATSD {
+        decode_metric_styled::<false>(text, styles)
+    } else {
+        decode_metric_with_styles(text, styles)
+    }
+}
+
+/// The styled copy, kept out of line so that it does not weigh on the inlined
+/// DogStatsD copy's code.
+#[inline(never)]
+fn decode_metric_with_styles(
+    text: &str,
+    styles: TagStyles,
+) -> Result<(Metric<'_>, usize), RejectReason> {
+    decode_metric_styled::<true>(text, styles)
+}
+
+#[inline]
+fn decode_metric_styled<const STYLED: bool>(
+    text: &str,
+    styles: TagStyles,
+) -> Result<(Metric<'_>, usize), RejectReason> {
     let bytes = text.as_bytes();
     let name_end = find_any(bytes, 0, [b':', b'|', b'\n']);
     if bytes.get(name_end) != Some(&b':') {
@@ -99,6 +137,9 @@ pub(crate) fn decode_metric_prefix(text: &str) -> Result<(Metric<'_>, usize), Re
         apply_field(&mut metric, last_field(text, field_start + 1, field_end))?;
         field_start = field_end;
     }
+    if STYLED {
+        styles.apply(&mut metric)?;
+    }
     Ok((metric, field_start))
 }
 
@@ -116,7 +157,7 @@ fn apply_field<'a>(metric: &mut Metric<'a>, field: &'a str) -> Result<(), Reject
         Some(b'#') => metric.tags = Tags::new(&field[1..]),
         Some(b'T') => {
             let ts = field[1..].parse().map_err(|_| RejectReason::BadTimestamp)?;
-            metric.timestamp = Some(ts);
+            metric.timestamp = NonZeroU64::new(ts);
         }
         Some(b'c') if field.as_bytes().get(1) == Some(&b':') => {
             metric.container_id = Some(&field[2..]);

@@ -6,6 +6,8 @@
 //! (`name:1:2:3|d`) when it is iterated costs less than storing a variable number
 //! of floats without allocating.
 
+use std::num::NonZeroU64;
+
 use super::number::parse_finite;
 
 /// The metric type named after the first `|`.
@@ -126,8 +128,10 @@ impl<'a> Payload<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tags<'a> {
     text: &'a str,
+    /// The name's tag section with the character that opened it (`,`, `#`, `[`
+    /// or `;`, which also says how pairs are separated: `;` for `;`, `,`
+    /// otherwise); empty when the name carried none.
     named: &'a str,
-    named_separator: char,
 }
 
 impl Default for Tags<'_> {
@@ -139,21 +143,14 @@ impl Default for Tags<'_> {
 impl<'a> Tags<'a> {
     /// Tags in DogStatsD's form: `key:value` or `key`, separated by `,`.
     pub const fn new(text: &'a str) -> Self {
-        Tags {
-            text,
-            named: "",
-            named_separator: ',',
-        }
+        Tags { text, named: "" }
     }
 
-    /// These tags plus `named`, `key=value` pairs separated by `separator`
-    /// (already checked: no pair is empty or lacks a key or a value).
-    pub(crate) const fn with_named(self, named: &'a str, separator: char) -> Self {
-        Tags {
-            named,
-            named_separator: separator,
-            ..self
-        }
+    /// These tags plus the name's tag section `named`: its opening character,
+    /// then `key=value` pairs (already checked: none empty or lacking a key or a
+    /// value).
+    pub(crate) const fn with_named(self, named: &'a str) -> Self {
+        Tags { named, ..self }
     }
 
     /// The DogStatsD tag text as received, without the leading `#`.
@@ -163,14 +160,18 @@ impl<'a> Tags<'a> {
 
     /// The tags carried in the name, as received (`key=value` pairs).
     pub fn named(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.named
-            .split(self.named_separator)
+        let named = self.named;
+        let separator = if named.starts_with(';') { ';' } else { ',' };
+        named
+            .get(1..)
+            .unwrap_or("")
+            .split(separator)
             .filter(|t| !t.is_empty())
     }
 
     /// True when the line carried no non-empty tag.
     pub fn is_empty(&self) -> bool {
-        self.named.is_empty() && self.iter().next().is_none()
+        self.named().next().is_none() && self.iter().next().is_none()
     }
 
     /// Each non-empty DogStatsD tag (`key:value` or a bare `key`), in received order.
@@ -201,6 +202,8 @@ pub struct Metric<'a> {
     pub tags: Tags<'a>,
     /// The `c:` field (origin container id).
     pub container_id: Option<&'a str>,
-    /// The `T` field: client-side unix timestamp in seconds.
-    pub timestamp: Option<u64>,
+    /// The `T` field: client-side unix timestamp in seconds; `T0` is read as no
+    /// timestamp (which keeps this field, and so every decoded line that moves
+    /// through the decoder, 8 bytes smaller).
+    pub timestamp: Option<NonZeroU64>,
 }

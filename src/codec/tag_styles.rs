@@ -11,6 +11,7 @@
 
 use super::error::RejectReason;
 use super::metric::{Metric, Tags};
+use super::scan::find_any;
 
 /// Which tag styles are read; DogStatsD's alone by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +59,18 @@ impl TagStyles {
         Ok(())
     }
 
-    fn split_name<'a>(self, metric: &mut Metric<'a>) -> Result<(), RejectReason> {
+    fn split_name(self, metric: &mut Metric<'_>) -> Result<(), RejectReason> {
         let name = metric.name;
+        let bytes = name.as_bytes();
+        // One word-at-a-time pass finds the first character any style could
+        // claim; most names have none and stop here.
+        let first = find_any(bytes, 0, [b'[', b']', b',', b'#', b';']);
+        if first == bytes.len() {
+            return Ok(());
+        }
         if self.contains(Self::SIGNALFX) {
             match (name.find('['), name.find(']')) {
                 (Some(open), Some(close)) if open < close => {
-                    let tags = &name[open + 1..close];
                     let rest = if open == 0 {
                         &name[close + 1..]
                     } else if close + 1 == name.len() {
@@ -72,23 +79,20 @@ impl TagStyles {
                         // The name would be two pieces; only whole slices are kept.
                         return Err(RejectReason::BadTags);
                     };
-                    return set(metric, rest, tags, ',');
+                    return set(metric, rest, &name[open..close]);
                 }
                 (None, None) => {}
                 _ => return Err(RejectReason::BadTags),
             }
         }
-        let start = name.bytes().position(|b| {
+        let claimed = |b: u8| {
             (b == b',' && self.contains(Self::INFLUXDB))
                 || (b == b'#' && self.contains(Self::LIBRATO))
                 || (b == b';' && self.contains(Self::GRAPHITE))
-        });
-        match start {
+        };
+        match bytes[first..].iter().position(|&b| claimed(b)) {
             None => Ok(()),
-            Some(i) => {
-                let separator = if name.as_bytes()[i] == b';' { ';' } else { ',' };
-                set(metric, &name[..i], &name[i + 1..], separator)
-            }
+            Some(i) => set(metric, &name[..first + i], &name[first + i..]),
         }
     }
 }
@@ -99,17 +103,14 @@ impl Default for TagStyles {
     }
 }
 
-/// Gives `metric` the name `name` and the tags `tags` (pairs separated by
-/// `separator`), after checking every pair.
-fn set<'a>(
-    metric: &mut Metric<'a>,
-    name: &'a str,
-    tags: &'a str,
-    separator: char,
-) -> Result<(), RejectReason> {
+/// Gives `metric` the name `name` and the tag section `section` (its opening
+/// character, then pairs), after checking every pair.
+fn set<'a>(metric: &mut Metric<'a>, name: &'a str, section: &'a str) -> Result<(), RejectReason> {
     if name.is_empty() {
         return Err(RejectReason::EmptyName);
     }
+    let separator = if section.starts_with(';') { ';' } else { ',' };
+    let tags = &section[1..];
     let well_formed = tags.is_empty()
         || tags.split(separator).all(|pair| {
             // Tags travel on in DogStatsD's form, where `,` separates tags.
@@ -122,6 +123,6 @@ fn set<'a>(
         return Err(RejectReason::BadTags);
     }
     metric.name = name;
-    metric.tags = metric.tags.with_named(tags, separator);
+    metric.tags = metric.tags.with_named(section);
     Ok(())
 }

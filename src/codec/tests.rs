@@ -14,7 +14,7 @@ struct Seen {
     rate: f64,
     tags: Vec<String>,
     container: Option<String>,
-    timestamp: Option<u64>,
+    timestamp: Option<std::num::NonZeroU64>,
 }
 
 impl Seen {
@@ -139,7 +139,7 @@ fn keeps_container_id_and_timestamp_fields() {
     let seen = decode_one(b"foo:1|c|#a:b|c:abc|T1656581400").unwrap();
     assert_eq!(seen.tags, ["a:b"]);
     assert_eq!(seen.container.as_deref(), Some("abc"));
-    assert_eq!(seen.timestamp, Some(1_656_581_400));
+    assert_eq!(seen.timestamp.map(|t| t.get()), Some(1_656_581_400));
 }
 
 #[test]
