@@ -138,7 +138,7 @@ fn decode_metric_styled<const STYLED: bool>(
         field_start = field_end;
     }
     if STYLED {
-        styles.apply(&mut metric)?;
+        styles.apply(&mut metric, text)?;
     }
     Ok((metric, field_start))
 }

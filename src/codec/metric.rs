@@ -125,13 +125,21 @@ impl<'a> Payload<'a> {
 /// The tags of a line: the raw `#` field (`key:value` or bare `key`, split on
 /// `,`, empty ones skipped), and tags carried in the name by another tag style
 /// (`key=value`, split on that style's separator), both borrowed.
+///
+/// Both lie in the same line, the name's section first, so one slice spanning
+/// them and two offsets hold both in 24 bytes: every decoded line, tagged this
+/// way or not, stays as small to move as it can (the decoder's throughput
+/// follows the size of a decoded line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tags<'a> {
-    text: &'a str,
-    /// The name's tag section with the character that opened it (`,`, `#`, `[`
-    /// or `;`, which also says how pairs are separated: `;` for `;`, `,`
-    /// otherwise); empty when the name carried none.
-    named: &'a str,
+    /// From the name's tag section (if any) to the end of the `#` field.
+    span: &'a str,
+    /// Length of the name's tag section at the start of `span`: its opening
+    /// character (`,`, `#`, `[` or `;`, which also says how pairs are
+    /// separated: `;` for `;`, `,` otherwise), then the pairs; 0 without one.
+    named_len: u32,
+    /// Where the `#` field's text starts in `span`.
+    text_start: u32,
 }
 
 impl Default for Tags<'_> {
@@ -143,24 +151,44 @@ impl Default for Tags<'_> {
 impl<'a> Tags<'a> {
     /// Tags in DogStatsD's form: `key:value` or `key`, separated by `,`.
     pub const fn new(text: &'a str) -> Self {
-        Tags { text, named: "" }
+        Tags {
+            span: text,
+            named_len: 0,
+            text_start: 0,
+        }
     }
 
     /// These tags plus the name's tag section `named`: its opening character,
     /// then `key=value` pairs (already checked: none empty or lacking a key or a
-    /// value).
-    pub(crate) const fn with_named(self, named: &'a str) -> Self {
-        Tags { named, ..self }
+    /// value). `line` holds both `named` and the `#` field, `named` first.
+    pub(crate) fn with_named(self, line: &'a str, named: &'a str) -> Self {
+        let offset = |part: &str| part.as_ptr() as usize - line.as_ptr() as usize;
+        let start = offset(named);
+        let text = self.raw();
+        let (text_start, end) = if text.is_empty() {
+            (start + named.len(), start + named.len())
+        } else {
+            (offset(text), offset(text) + text.len())
+        };
+        Tags {
+            span: &line[start..end],
+            named_len: named.len() as u32,
+            text_start: (text_start - start) as u32,
+        }
     }
 
     /// The DogStatsD tag text as received, without the leading `#`.
     pub fn raw(&self) -> &'a str {
-        self.text
+        // SAFETY: `text_start` is 0 (`new`) or, from `with_named`, the offset
+        // of the `#` field's text within `span`, a slice of the same line that
+        // ends with that text: in bounds and on a character boundary. The
+        // fields are private, so nothing else sets them.
+        unsafe { self.span.get_unchecked(self.text_start as usize..) }
     }
 
     /// The tags carried in the name, as received (`key=value` pairs).
     pub fn named(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let named = self.named;
+        let named = &self.span[..self.named_len as usize];
         let separator = if named.starts_with(';') { ';' } else { ',' };
         named
             .get(1..)
@@ -176,7 +204,7 @@ impl<'a> Tags<'a> {
 
     /// Each non-empty DogStatsD tag (`key:value` or a bare `key`), in received order.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.text.split(',').filter(|t| !t.is_empty())
+        self.raw().split(',').filter(|t| !t.is_empty())
     }
 
     /// Every tag as `(key, value)`, the name's first (a bare tag's value is empty).

@@ -49,17 +49,22 @@ impl TagStyles {
     /// Applies the styles to a decoded `metric`: drops its `|#` tags when
     /// DogStatsD's style is off, and moves tags out of its name.
     #[inline]
-    pub(crate) fn apply(self, metric: &mut Metric<'_>) -> Result<(), RejectReason> {
+    /// `line` is the text `metric` was decoded from.
+    pub(crate) fn apply<'a>(
+        self,
+        metric: &mut Metric<'a>,
+        line: &'a str,
+    ) -> Result<(), RejectReason> {
         if !self.contains(Self::DOGSTATSD) {
             metric.tags = Tags::default();
         }
         if self.reads_names() {
-            self.split_name(metric)?;
+            self.split_name(metric, line)?;
         }
         Ok(())
     }
 
-    fn split_name(self, metric: &mut Metric<'_>) -> Result<(), RejectReason> {
+    fn split_name<'a>(self, metric: &mut Metric<'a>, line: &'a str) -> Result<(), RejectReason> {
         let name = metric.name;
         let bytes = name.as_bytes();
         // One word-at-a-time pass finds the first character any style could
@@ -79,7 +84,7 @@ impl TagStyles {
                         // The name would be two pieces; only whole slices are kept.
                         return Err(RejectReason::BadTags);
                     };
-                    return set(metric, rest, &name[open..close]);
+                    return set(metric, line, rest, &name[open..close]);
                 }
                 (None, None) => {}
                 _ => return Err(RejectReason::BadTags),
@@ -92,7 +97,7 @@ impl TagStyles {
         };
         match bytes[first..].iter().position(|&b| claimed(b)) {
             None => Ok(()),
-            Some(i) => set(metric, &name[..first + i], &name[first + i..]),
+            Some(i) => set(metric, line, &name[..first + i], &name[first + i..]),
         }
     }
 }
@@ -105,7 +110,12 @@ impl Default for TagStyles {
 
 /// Gives `metric` the name `name` and the tag section `section` (its opening
 /// character, then pairs), after checking every pair.
-fn set<'a>(metric: &mut Metric<'a>, name: &'a str, section: &'a str) -> Result<(), RejectReason> {
+fn set<'a>(
+    metric: &mut Metric<'a>,
+    line: &'a str,
+    name: &'a str,
+    section: &'a str,
+) -> Result<(), RejectReason> {
     if name.is_empty() {
         return Err(RejectReason::EmptyName);
     }
@@ -123,6 +133,6 @@ fn set<'a>(metric: &mut Metric<'a>, name: &'a str, section: &'a str) -> Result<(
         return Err(RejectReason::BadTags);
     }
     metric.name = name;
-    metric.tags = metric.tags.with_named(section);
+    metric.tags = metric.tags.with_named(line, section);
     Ok(())
 }
