@@ -27,7 +27,7 @@ use crate::series::{KeyHasher, SeriesKey, label_key_is};
 use crate::telemetry::DropReason;
 
 /// Names remembered per router before the cache starts over: bounds its memory
-/// (about 40 bytes a name plus labels) when names have unbounded cardinality.
+/// (about 100 bytes a name, plus its labels) when names have unbounded cardinality.
 const MAX_NAMES: usize = 1 << 17;
 
 /// The mapping in force, shared by every router and replaced by reloads.
@@ -71,7 +71,9 @@ pub(super) struct MappedNames {
     routes: HashMap<u128, Route, BuildHasherDefault<IdentityHasher>>,
 }
 
-/// What the mapping makes of one (type, name).
+/// What the mapping makes of one (type, name), kept inline in the cache so a
+/// known name costs one probe and no further pointer chase (with names of
+/// high cardinality, as Graphite-style names are, each probe misses the cache).
 #[derive(Debug)]
 enum Route {
     /// No rule matched: keyed as received.
@@ -79,18 +81,19 @@ enum Route {
     /// Dropped, for this reason.
     Dropped(DropReason),
     /// Renamed and labelled.
-    Mapped(Box<MappedRoute>),
+    Mapped(MappedRoute),
 }
 
 /// A mapped name, ready for keying lines.
 #[derive(Debug)]
 struct MappedRoute {
     name_hash: u128,
-    /// Label names and the hash of each label as a `name:value` tag.
-    labels: Box<[(Box<str>, u128)]>,
     label_sum: u128,
-    honor_labels: bool,
     scale: f64,
+    honor_labels: bool,
+    /// Label names and the hash of each label as a `name:value` tag; read only
+    /// for lines that carry tags of their own.
+    labels: Box<[(Box<str>, u128)]>,
 }
 
 impl MappedNames {
@@ -165,13 +168,13 @@ fn route(mapper: &Mapper, kind: MetricType, name: &str) -> Route {
                 .iter()
                 .map(|(key, value)| (key.clone(), KeyHasher::tag_hash(&format!("{key}:{value}"))))
                 .collect();
-            Route::Mapped(Box::new(MappedRoute {
+            Route::Mapped(MappedRoute {
                 name_hash: KeyHasher::name_hash(kind, &mapped.name),
                 label_sum: labels.iter().fold(0, |sum, (_, h)| sum.wrapping_add(*h)),
                 labels,
                 honor_labels: mapped.rule.honor_labels,
                 scale: mapped.rule.scale.unwrap_or(1.0),
-            }))
+            })
         }
     }
 }
