@@ -5,8 +5,10 @@
 //! the same name and labels are one series, summed exactly (as statsd_exporter
 //! does). That makes the key depend on the mapping, so routing needs it before
 //! the shard sees the line. Matching runs once per distinct (type, name) on each
-//! router; after that a line costs one probe of a small map keyed by the name
-//! hash the key needs anyway, and nothing is allocated. Shards map a series'
+//! router; after that a line costs one probe of the router's cache keyed by the
+//! name hash the key needs anyway, and nothing is allocated. That probe is the
+//! mapping's per-line cost; with many distinct names the cache outgrows the
+//! CPU's and the probe misses (BENCHMARKS.md has the figures). Shards map a series'
 //! name once more when they create it, to build its labels (`state.rs`).
 //!
 //! A reload publishes a new mapper ([`LiveMapping::publish`]); each router
@@ -134,9 +136,13 @@ impl MappedNames {
         metric: &Metric<'_>,
     ) -> Result<(SeriesKey, f64), DropReason> {
         let name_hash = KeyHasher::name_hash(metric.kind, metric.name);
-        let Some(mapper) = &self.mapper else {
+        // Keyed as received, as `KeyHasher::key` does, reusing the name hash.
+        let unmapped = |hasher: &mut KeyHasher| {
             let tags = hasher.tag_sum(metric.tags, |_| false);
-            return Ok((KeyHasher::with_name_hash(name_hash, tags), 1.0));
+            Ok((KeyHasher::with_name_hash(name_hash, tags), 1.0))
+        };
+        let Some(mapper) = &self.mapper else {
+            return unmapped(hasher);
         };
         if self.routes.len() >= MAX_NAMES && !self.routes.contains_key(&name_hash) {
             self.routes.clear();
@@ -146,10 +152,7 @@ impl MappedNames {
             .entry(name_hash)
             .or_insert_with(|| route(mapper, metric.kind, metric.name));
         match route {
-            Route::Unmapped => {
-                let tags = hasher.tag_sum(metric.tags, |_| false);
-                Ok((KeyHasher::with_name_hash(name_hash, tags), 1.0))
-            }
+            Route::Unmapped => unmapped(hasher),
             Route::Dropped(reason) => Err(*reason),
             Route::Mapped(mapped) => Ok((mapped.key(hasher, metric), mapped.scale)),
         }
