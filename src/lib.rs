@@ -37,6 +37,7 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod exposition;
 pub mod gpu;
 pub mod http;
 pub mod ingest;

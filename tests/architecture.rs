@@ -34,12 +34,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "ingest",
         &["codec", "config", "series", "shard", "telemetry"],
     ),
-    ("http", &["codec", "series", "store", "telemetry"]),
+    ("exposition", &["codec", "series", "store", "telemetry"]),
+    (
+        "http",
+        &["codec", "exposition", "series", "store", "telemetry"],
+    ),
+    (
+        "sinks",
+        &[
+            "codec",
+            "config",
+            "exposition",
+            "series",
+            "store",
+            "telemetry",
+        ],
+    ),
     (
         "app",
         &[
             "codec",
             "config",
+            "exposition",
             "gpu",
             "http",
             "ingest",
@@ -47,6 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "mapping",
             "series",
             "shard",
+            "sinks",
             "store",
             "telemetry",
         ],

@@ -14,7 +14,7 @@
 
 use prost::Message;
 
-use super::exposition::{Exposition, FamilyType, HistogramValues, SummaryValues};
+use crate::exposition::{Exposition, FamilyType, HistogramValues, SummaryValues, parse_labels};
 use crate::store::{NativeHistogram, Span};
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -163,10 +163,13 @@ impl<'a> ProtoWriter<'a> {
         let Some(family) = &mut self.family else {
             return;
         };
-        let mut metric = Metric {
-            label: parse_labels(labels),
-            ..Metric::default()
-        };
+        let mut metric = Metric::default();
+        parse_labels(labels, |name, value| {
+            metric.label.push(LabelPair {
+                name: Some(name.to_owned()),
+                value: Some(value.into_owned()),
+            })
+        });
         fill(&mut metric);
         family.metric.push(metric);
     }
@@ -306,64 +309,9 @@ fn deltas(counts: &[f64]) -> Vec<i64> {
         .collect()
 }
 
-/// The label pairs of labels rendered as `k="v",...` with `\\`, `\"` and `\n`
-/// escaped in values (as `SeriesMeta` and the self-metrics render them).
-fn parse_labels(rendered: &str) -> Vec<LabelPair> {
-    let mut pairs = Vec::new();
-    let mut rest = rendered;
-    while let Some((name, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, escaped)) => value.push(escaped),
-                    None => {}
-                },
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        pairs.push(LabelPair {
-            name: Some(name.trim_start_matches(',').to_owned()),
-            value: Some(value),
-        });
-        rest = &after[end..];
-    }
-    pairs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(rendered: &str) -> Vec<(String, String)> {
-        parse_labels(rendered)
-            .into_iter()
-            .map(|p| (p.name.unwrap(), p.value.unwrap()))
-            .collect()
-    }
-
-    #[test]
-    fn rendered_labels_parse_back_with_their_escapes() {
-        assert_eq!(labels(""), []);
-        assert_eq!(
-            labels(r#"a="1",b="x \"y\" \\ z\nw""#),
-            [
-                ("a".to_owned(), "1".to_owned()),
-                ("b".to_owned(), "x \"y\" \\ z\nw".to_owned())
-            ]
-        );
-        assert_eq!(
-            labels(r#"k="a,b=\"c""#),
-            [("k".to_owned(), "a,b=\"c".to_owned())]
-        );
-    }
 
     #[test]
     fn integer_native_histograms_are_written_as_deltas_and_empty_ones_as_one_span() {

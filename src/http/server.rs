@@ -22,10 +22,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::exposition::{Exposition, Format, Writer, write_snapshot};
 use super::protobuf::ProtoWriter;
 use super::rollups::{self, Query};
-use super::self_metrics::write_self_metrics;
+use crate::exposition::{Exposition, Format, Writer, write_self_metrics, write_snapshot};
 use crate::store::Store;
 use crate::telemetry::{ScrapeFacts, Telemetry};
 

@@ -4,7 +4,7 @@
 //! catalogue through [`Telemetry::collect`]; this module only hands them to an
 //! [`Exposition`] (text or protobuf), so it holds no metric names of its own.
 
-use super::exposition::{Exposition, FamilyType};
+use super::{Exposition, FamilyType};
 use crate::series::escape_label_value;
 use crate::telemetry::{Collector, Family, Kind, ScrapeFacts, Telemetry};
 
@@ -57,8 +57,7 @@ impl<E: Exposition> Collector for Renderer<'_, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Format;
-    use crate::http::exposition::Writer;
+    use crate::exposition::{Format, Writer};
 
     #[test]
     fn families_render_with_their_type_suffix_and_escaped_labels() {

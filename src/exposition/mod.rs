@@ -1,4 +1,8 @@
-//! Prometheus text (0.0.4) and OpenMetrics (1.0) rendering of a window snapshot.
+//! The Prometheus view of a window snapshot, shared by everything that shows it:
+//! the walk over its series ([`write_snapshot`], [`write_self_metrics`]) into an
+//! [`Exposition`], and the text formats (Prometheus 0.0.4, OpenMetrics 1.0).
+//! `/metrics` and the remote-write sink implement [`Exposition`], so both serve
+//! the same names, labels and values.
 //!
 //! Written by hand into one reused buffer: the labels of each series were rendered
 //! when the series was created (`SeriesMeta::prom_labels`), so a scrape only copies
@@ -13,7 +17,13 @@
 //! name and labels, cannot both be exposed validly: the later one is skipped and
 //! counted in `tallyd_exposition_conflicts`.
 
+mod labels;
+mod self_metrics;
+
 use std::fmt::Write;
+
+pub use labels::parse_labels;
+pub use self_metrics::write_self_metrics;
 
 use crate::codec::MetricType;
 use crate::store::{Buckets, NativeHistogram, Rollup, SeriesRollup, WindowSnapshot};
