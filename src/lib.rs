@@ -45,6 +45,7 @@ pub mod kernels;
 pub mod mapping;
 pub mod series;
 pub mod shard;
+pub mod sinks;
 pub mod store;
 pub mod telemetry;
 pub mod workload;

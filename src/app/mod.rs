@@ -1,10 +1,11 @@
 //! Bringing the daemon up and down: the one place that sees every component.
 //!
 //! `app` owns start-up order and shutdown order; components never start each other.
-//! Up: logging, store, shards, then ingest (`ingest::start`, fed through one
+//! Up: logging, store, push sinks, shards, then ingest (`ingest::start`, fed through one
 //! `Inlet` into the shard queues), the HTTP listener, then readiness. Down, on
 //! SIGTERM or SIGINT: ingest stops (`Ingest::stop`), the shards drain their
-//! queues and publish the open window, then HTTP stops and the process exits 0.
+//! queues and publish the open window, the push sinks send it and what they
+//! hold (up to a deadline), then HTTP stops and the process exits 0.
 //! SIGHUP (and `POST /-/reload`) re-reads the config file ([`Reloader`]).
 //! Errors here are `anyhow`, since they end the process with a message for the
 //! operator rather than being handled.
@@ -14,6 +15,7 @@ mod reload;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -28,6 +30,7 @@ use crate::shard::{
     BatchPool, LiveMapping, QUEUE_BATCHES, ShardContext, ShardSettings, Shards, SystemClock,
     Windowing,
 };
+use crate::sinks::{SHUTDOWN_GRACE, Sinks};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -74,6 +77,8 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     );
     settings.offload = Some(offload);
     let store = Arc::new(Store::new(shards, config.window.retain.get() as usize));
+    // Subscribed before the shards start, so no window is missed.
+    let sinks = Sinks::start(&config, &store, &telemetry)?;
     let context = ShardContext {
         store: store.clone(),
         telemetry: telemetry.clone(),
@@ -104,6 +109,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         Err(err) => {
             // The inlet is gone with the failed start: the shards end.
             shard_threads.join();
+            sinks.stop(Duration::ZERO);
             return Err(err.into());
         }
     };
@@ -163,6 +169,8 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     tokio::task::spawn_blocking(move || {
         ingest.stop();
         shard_threads.join();
+        // The last window is published: the sinks send it and what they hold.
+        sinks.stop(SHUTDOWN_GRACE);
     })
     .await
     .context("shutdown of ingest and the shards failed")?;

@@ -257,6 +257,12 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             false,
         ),
         key(
+            "external_labels",
+            old.external_labels != new.external_labels,
+            false,
+        ),
+        key("remote_write", old.remote_write != new.remote_write, false),
+        key(
             "aggregation.tag_styles",
             old.aggregation.tag_styles != new.aggregation.tag_styles,
             false,

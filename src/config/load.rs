@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{MessageFormatter, UserMessageFormatter};
 
 use super::model::Config;
+use super::sinks::check_sinks;
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,14 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses config text; `source_name` is used in error messages.
 pub fn parse(text: &str, source_name: &str) -> Result<Config, InvalidConfig> {
-    parse_yaml(text, source_name)
+    let config: Config = parse_yaml(text, source_name)?;
+    check_sinks(&config).map_err(|(key, message)| InvalidConfig {
+        source_name: source_name.to_owned(),
+        position: None,
+        key,
+        message,
+    })?;
+    Ok(config)
 }
 
 /// Parses YAML text into any tree of the config's kind (the config itself, or

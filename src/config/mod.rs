@@ -7,6 +7,7 @@
 
 mod load;
 mod model;
+mod sinks;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -15,6 +16,10 @@ pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
     LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Window,
+};
+pub use sinks::{
+    Authorization, BasicAuth, ExpandError, ExternalLabels, ProtobufMessage, QueueConfig,
+    RemoteWrite, SinkUrl, TlsConfig, expand_env,
 };
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, NativeSchema, Quantile,

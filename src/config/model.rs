@@ -18,6 +18,7 @@ use super::values::{
     Quantiles, SocketPath, ThreadCount, ZeroThreshold,
 };
 
+use super::sinks::{ExternalLabels, RemoteWrite};
 use crate::kernels::KernelChoice;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -42,6 +43,10 @@ pub struct Config {
     pub gpu: Gpu,
     /// Renaming StatsD names into Prometheus names and labels.
     pub mapping: Mapping,
+    /// Labels added to every series a sink pushes (never to `/metrics`).
+    pub external_labels: ExternalLabels,
+    /// Prometheus remote-write targets, each pushed every window.
+    pub remote_write: Vec<RemoteWrite>,
 }
 
 /// `mapping`: statsd_exporter's mapping file.

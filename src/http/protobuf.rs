@@ -273,8 +273,8 @@ fn write_native(out: &mut Histogram, native: &NativeHistogram, integral: bool) {
     let (negative_spans, negative_counts) = NativeHistogram::spans(&native.negative);
     out.negative_span = negative_spans.iter().map(bucket_span).collect();
     if integral {
-        out.positive_delta = deltas(&counts);
-        out.negative_delta = deltas(&negative_counts);
+        out.positive_delta = NativeHistogram::deltas(&counts);
+        out.negative_delta = NativeHistogram::deltas(&negative_counts);
     } else {
         out.positive_count = counts;
         out.negative_count = negative_counts;
@@ -293,20 +293,6 @@ fn bucket_span(span: &Span) -> BucketSpan {
         offset: Some(span.offset),
         length: Some(span.length),
     }
-}
-
-/// Each count less the one before it (the first less zero).
-fn deltas(counts: &[f64]) -> Vec<i64> {
-    let mut previous = 0i64;
-    counts
-        .iter()
-        .map(|&c| {
-            let c = c as i64;
-            let delta = c - previous;
-            previous = c;
-            delta
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ use super::snapshot::{SeriesRollup, WindowQuantiles, WindowSnapshot};
 /// Closed windows, oldest first.
 pub type History = Vec<Arc<WindowSnapshot>>;
 
+/// Told of each window as it is published, in order. Called on the shard
+/// thread that completed the window: it must hand the window on and return.
+pub type WindowListener = Box<dyn Fn(&Arc<WindowSnapshot>) + Send + Sync>;
+
 /// Windows being assembled: parts received so far, keyed by window start.
 #[derive(Debug, Default)]
 struct Pending {
@@ -44,6 +48,18 @@ pub struct Store {
     pending: Mutex<Pending>,
     shards: usize,
     retain: usize,
+    listeners: Listeners,
+}
+
+/// The listeners, behind their own lock (shown by count).
+#[derive(Default)]
+struct Listeners(Mutex<Vec<WindowListener>>);
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map_or(0, |l| l.len());
+        write!(f, "Listeners({count})")
+    }
 }
 
 impl Store {
@@ -54,7 +70,18 @@ impl Store {
             pending: Mutex::new(Pending::default()),
             shards,
             retain: retain.max(1),
+            listeners: Listeners::default(),
         }
+    }
+
+    /// Tells `listener` of every window published from now on (the push
+    /// sinks' feed).
+    pub fn subscribe(&self, listener: WindowListener) {
+        self.listeners
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
     }
 
     /// Records one shard's rollups for the window `bounds`, whose sample rollups
@@ -85,12 +112,21 @@ impl Store {
         let later = pending.windows.split_off(&(bounds.start_unix_ms + 1));
         let ready = std::mem::replace(&mut pending.windows, later);
         let mut history: History = (**self.history.load()).clone();
-        for window in ready.into_values() {
-            history.push(Arc::new(assemble(window)));
-        }
+        let published: Vec<Arc<WindowSnapshot>> = ready
+            .into_values()
+            .map(|window| Arc::new(assemble(window)))
+            .collect();
+        history.extend(published.iter().cloned());
         let excess = history.len().saturating_sub(self.retain);
         history.drain(..excess);
         self.history.store(Arc::new(history));
+        // Still under the pending lock, so listeners see windows in order.
+        let listeners = self.listeners.0.lock().unwrap_or_else(|e| e.into_inner());
+        for window in &published {
+            for listener in listeners.iter() {
+                listener(window);
+            }
+        }
     }
 
     /// The closed windows, oldest first; empty before the first window closes.
@@ -164,6 +200,24 @@ mod tests {
         let latest = store.latest().unwrap();
         let names: Vec<&str> = latest.series.iter().map(|s| &*s.meta.name).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn listeners_are_told_of_every_window_in_order() {
+        let store = Store::new(1, 1);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        store.subscribe(Box::new(move |w| {
+            sink.lock().unwrap().push(w.bounds.start_unix_ms);
+        }));
+        for start in [0, 10, 20] {
+            store.publish(
+                window(start),
+                WindowQuantiles::same(Arc::from([0.5])),
+                vec![gauge("a", 1.0)],
+            );
+        }
+        assert_eq!(*seen.lock().unwrap(), [0, 10, 20]);
     }
 
     #[test]

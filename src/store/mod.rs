@@ -9,7 +9,7 @@ mod native;
 mod snapshot;
 
 pub use bounds::WindowBounds;
-pub use history::{History, Store};
+pub use history::{History, Store, WindowListener};
 pub use native::{KeyScratch, NativeHistogram, Span};
 pub use snapshot::{
     Buckets, Rollup, SampleRollup, SamplesRollup, SeriesRollup, WindowQuantiles, WindowSnapshot,

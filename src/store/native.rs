@@ -264,6 +264,21 @@ impl NativeHistogram {
         }
         (spans, counts)
     }
+
+    /// Integral `counts` as the wire formats write them: each less the one
+    /// before it (the first less zero).
+    pub fn deltas(counts: &[f64]) -> Vec<i64> {
+        let mut previous = 0i64;
+        counts
+            .iter()
+            .map(|&c| {
+                let c = c as i64;
+                let delta = c - previous;
+                previous = c;
+                delta
+            })
+            .collect()
+    }
 }
 
 /// `key` at a schema `shift` steps lower: `ceil(key / 2^shift)`.

@@ -253,6 +253,70 @@ pub static EXPOSITION_CONFLICTS: Family = gauge(
     "Series left out of this scrape: same sanitised name as another series with another type or the same labels.",
 );
 
+const SINK: &[&str] = &["sink"];
+const SINK_REASON: &[&str] = &["sink", "reason"];
+
+/// Float samples a sink delivered.
+pub static SINK_SAMPLES_SENT: Family = counter(
+    "tallyd_sink_samples_sent",
+    SINK,
+    "Float samples the sink's receiver accepted.",
+);
+/// Native histograms a sink delivered.
+pub static SINK_HISTOGRAMS_SENT: Family = counter(
+    "tallyd_sink_histograms_sent",
+    SINK,
+    "Native histogram samples the sink's receiver accepted.",
+);
+/// Samples a sink gave up.
+pub static SINK_SAMPLES_DROPPED: Family = counter(
+    "tallyd_sink_samples_dropped",
+    SINK_REASON,
+    "Samples (and histograms) the sink gave up: queue_full (oldest dropped past queue_config.capacity), rejected (refused by the receiver for good), shutdown (still queued at the shutdown deadline).",
+);
+/// Requests that failed.
+pub static SINK_REQUESTS_FAILED: Family = counter(
+    "tallyd_sink_requests_failed",
+    SINK_REASON,
+    "Requests that failed: connection, timeout, server_error (5xx), too_many_requests (429), client_error (other 4xx).",
+);
+/// Requests sent again.
+pub static SINK_RETRIES: Family = counter(
+    "tallyd_sink_retries",
+    SINK,
+    "Requests sent again after a failure worth retrying.",
+);
+/// Requests completed.
+pub static SINK_REQUESTS: Family = counter(
+    "tallyd_sink_requests",
+    SINK,
+    "Requests completed, whatever the answer.",
+);
+/// Time in requests.
+pub static SINK_REQUEST_SECONDS: Family = counter(
+    "tallyd_sink_request_duration_seconds",
+    SINK,
+    "Time spent in requests, seconds; divided by tallyd_sink_requests_total, the mean request duration.",
+);
+/// Queue length.
+pub static SINK_QUEUE_SAMPLES: Family = gauge(
+    "tallyd_sink_queue_samples",
+    SINK,
+    "Samples waiting to be sent, those in flight included.",
+);
+/// Queue size.
+pub static SINK_QUEUE_BYTES: Family = gauge(
+    "tallyd_sink_queue_bytes",
+    SINK,
+    "Memory the queued samples take, roughly, in bytes.",
+);
+/// Last success.
+pub static SINK_LAST_SEND_TIMESTAMP: Family = gauge(
+    "tallyd_sink_last_send_timestamp_seconds",
+    SINK,
+    "When a request last succeeded, unix seconds (0 before the first).",
+);
+
 /// Every family, in the order `/metrics` shows them.
 pub static CATALOGUE: &[&Family] = &[
     &BUILD_INFO,
@@ -286,6 +350,16 @@ pub static CATALOGUE: &[&Family] = &[
     &WINDOW_SERIES,
     &WINDOW_LAST_END_TIMESTAMP,
     &EXPOSITION_CONFLICTS,
+    &SINK_SAMPLES_SENT,
+    &SINK_HISTOGRAMS_SENT,
+    &SINK_SAMPLES_DROPPED,
+    &SINK_REQUESTS_FAILED,
+    &SINK_RETRIES,
+    &SINK_REQUESTS,
+    &SINK_REQUEST_SECONDS,
+    &SINK_QUEUE_SAMPLES,
+    &SINK_QUEUE_BYTES,
+    &SINK_LAST_SEND_TIMESTAMP,
 ];
 
 #[cfg(test)]

@@ -9,8 +9,14 @@
 use std::sync::atomic::Ordering;
 
 use super::catalogue::{self as c, Family};
-use super::{DropReason, IngestCounters, ShardCounters, Telemetry, Transport, udp_kernel_drops};
+use super::{
+    DropReason, IngestCounters, ShardCounters, SinkDropReason, SinkFailure, SinkStats, Telemetry,
+    Transport, udp_kernel_drops,
+};
 use crate::codec::RejectReason;
+
+/// Reads one value of a sink's counters.
+type SinkValue = fn(&SinkStats) -> f64;
 
 /// What receives the families.
 pub trait Collector {
@@ -83,6 +89,52 @@ impl Telemetry {
             facts.last_window_end_seconds,
         );
         single(out, &c::EXPOSITION_CONFLICTS, &[], facts.conflicts as f64);
+        self.collect_sinks(out);
+    }
+
+    /// Each push sink's counters, labelled by sink (families only when a
+    /// sink is configured).
+    fn collect_sinks(&self, out: &mut impl Collector) {
+        let sinks = self.sinks.all();
+        if sinks.is_empty() {
+            return;
+        }
+        let families: [(&'static Family, SinkValue); 8] = [
+            (&c::SINK_SAMPLES_SENT, |s| s.samples_sent.get() as f64),
+            (&c::SINK_HISTOGRAMS_SENT, |s| s.histograms_sent.get() as f64),
+            (&c::SINK_RETRIES, |s| s.retries.get() as f64),
+            (&c::SINK_REQUESTS, |s| s.requests.get() as f64),
+            (&c::SINK_REQUEST_SECONDS, |s| s.request_seconds.get()),
+            (&c::SINK_QUEUE_SAMPLES, |s| s.queue_samples.get()),
+            (&c::SINK_QUEUE_BYTES, |s| s.queue_bytes.get()),
+            (&c::SINK_LAST_SEND_TIMESTAMP, |s| {
+                s.last_success_seconds.get()
+            }),
+        ];
+        for (family, value) in families {
+            out.family(family);
+            for sink in &sinks {
+                out.sample(&[&sink.name], value(sink));
+            }
+        }
+        out.family(&c::SINK_SAMPLES_DROPPED);
+        for sink in &sinks {
+            for reason in SinkDropReason::ALL {
+                out.sample(
+                    &[&sink.name, reason.as_str()],
+                    sink.dropped(reason).get() as f64,
+                );
+            }
+        }
+        out.family(&c::SINK_REQUESTS_FAILED);
+        for sink in &sinks {
+            for reason in SinkFailure::ALL {
+                out.sample(
+                    &[&sink.name, reason.as_str()],
+                    sink.failed(reason).get() as f64,
+                );
+            }
+        }
     }
 
     /// The GPU offload: its state, the adapter, windows offloaded and fallen

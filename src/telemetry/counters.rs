@@ -193,6 +193,8 @@ pub struct Telemetry {
     pub config_last_reload_success: AtomicBool,
     /// When the config was last loaded successfully, in unix seconds.
     pub config_last_reload_success_seconds: FloatGauge,
+    /// The push sinks, each with its counters.
+    pub sinks: super::SinkRegistry,
 }
 
 impl Telemetry {
@@ -208,6 +210,7 @@ impl Telemetry {
             gpu: super::GpuStats::default(),
             config_last_reload_success: AtomicBool::new(true),
             config_last_reload_success_seconds: FloatGauge::default(),
+            sinks: super::SinkRegistry::default(),
         }
     }
 

@@ -11,6 +11,7 @@ mod counters;
 mod gpu;
 mod kernel_drops;
 mod logging;
+mod sinks;
 mod transport;
 
 pub use catalogue::{CATALOGUE, Family, Kind};
@@ -22,4 +23,5 @@ pub use counters::{
 pub use gpu::{GpuState, GpuStats};
 pub use kernel_drops::udp_kernel_drops;
 pub use logging::{init_logging, set_log_level};
+pub use sinks::{SinkDropReason, SinkFailure, SinkRegistry, SinkStats};
 pub use transport::Transport;

@@ -1,0 +1,95 @@
+//! Push sinks: closed windows sent to the storage users already run.
+//!
+//! Each sink runs on its own thread with its own small async runtime, fed by
+//! the store's window listener through an unbounded channel: the shard that
+//! completes a window only hands an `Arc` on, so a slow or dead target never
+//! blocks ingest, the shards or `/metrics`. What a sink cannot send yet waits
+//! in its bounded queue ([`queue`]); failed requests back off ([`backoff`]).
+//! Shutdown gives the sinks a deadline to send the last window and what is
+//! queued; anything left then is counted.
+//!
+//! Sinks: Prometheus remote write ([`remote_write`]).
+
+pub mod backoff;
+pub mod queue;
+pub mod remote_write;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+
+pub use remote_write::{ClientError, RemoteWriteSink, SHUTDOWN_GRACE};
+
+/// Why the sinks could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A remote-write target could not be set up.
+    #[error(transparent)]
+    RemoteWrite(#[from] ClientError),
+    /// A sink thread could not be started.
+    #[error("cannot start a sink thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The running sinks.
+pub struct Sinks {
+    threads: Vec<JoinHandle<()>>,
+    stop: watch::Sender<Option<Instant>>,
+}
+
+impl Sinks {
+    /// Starts every configured sink, each subscribed to `store`'s windows.
+    pub fn start(
+        config: &Config,
+        store: &Store,
+        telemetry: &Arc<Telemetry>,
+    ) -> Result<Self, SinkError> {
+        let (stop, stopped) = watch::channel(None);
+        let mut sinks = Sinks {
+            threads: Vec::new(),
+            stop,
+        };
+        for remote_write in &config.remote_write {
+            let name = remote_write.sink_name();
+            let stats = telemetry.sinks.register(name.clone());
+            let sink = RemoteWriteSink::new(
+                remote_write,
+                &config.external_labels,
+                telemetry.clone(),
+                stats,
+            )?;
+            let (windows, received) = mpsc::unbounded_channel();
+            let stopped = stopped.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(SinkError::Thread)?;
+            let thread = std::thread::Builder::new()
+                .name(format!("tallyd-sink-{}", sinks.threads.len()))
+                .spawn(move || runtime.block_on(sink.run(received, stopped)))
+                .map_err(SinkError::Thread)?;
+            sinks.threads.push(thread);
+            store.subscribe(Box::new(move |window| {
+                // A sink that ended (at shutdown) takes no more windows.
+                let _ = windows.send(window.clone());
+            }));
+            tracing::info!(sink = %name, url = remote_write.url.as_str(), "remote_write sink started");
+        }
+        Ok(sinks)
+    }
+
+    /// Lets every sink send what it holds for up to `grace`, then waits for
+    /// them to end. Call after the last window is published.
+    pub fn stop(self, grace: Duration) {
+        let _ = self.stop.send(Some(Instant::now() + grace));
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
