@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: Prometheus'
 # promtool and server (Debian package `prometheus`) to validate and scrape the
-# exposition, Prometheus' metrics.proto (golang-github-prometheus-client-model-dev)
+# exposition and to receive remote writes, VictoriaMetrics (`victoria-metrics`)
+# as a second remote-write receiver, Prometheus' metrics.proto (golang-github-prometheus-client-model-dev)
 # to decode its protobuf form, and the
 # Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
 # its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser, and
@@ -15,6 +16,11 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v promtool >/dev/null; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
+
+if ! command -v victoria-metrics >/dev/null; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics
 fi
 
 if ! [ -f /usr/share/gocode/src/github.com/prometheus/client_model/io/prometheus/client/metrics.proto ]; then

@@ -305,6 +305,7 @@ mod tests {
         let _ = telemetry
             .kernel_backend
             .set(crate::kernels::Backend::Scalar);
+        telemetry.sinks.register("test".to_owned());
         let mut checked = Checked::default();
         telemetry.collect(&ScrapeFacts::default(), &mut checked);
         // Everything applies here but the kernel's drop counter, which needs

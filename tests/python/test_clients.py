@@ -26,11 +26,11 @@ DEADLINE_S = 20
 class Daemon:
     """tallyd on port 0; addresses from its `ready` log line."""
 
-    def __init__(self, extra="", listen=""):
+    def __init__(self, extra="", listen="", window="200ms", env=None):
         self.config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         self.config.write(
             'listen: { udp: ["127.0.0.1:0"], http: "127.0.0.1:0"' + listen + " }\n"
-            "window: { interval: 200ms }\n"
+            f"window: {{ interval: {window} }}\n"
             "logging: { format: json }\n" + extra
         )
         self.config.close()
@@ -38,6 +38,7 @@ class Daemon:
             [TALLYD, "--config", self.config.name],
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         for line in self.proc.stderr:
             event = json.loads(line)

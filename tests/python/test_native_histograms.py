@@ -16,18 +16,16 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
-import urllib.parse
 import urllib.request
 
 import statsd
 
-from test_clients import DEADLINE_S, Daemon, value
+from receivers import Prometheus, wait_for
+from test_clients import Daemon, value
 
 METRICS_PROTO = (
     "/usr/share/gocode/src/github.com/prometheus/client_model/"
@@ -192,71 +190,6 @@ class BinnedTimerTests(unittest.TestCase):
             self.assertEqual(daemon.stop(), 0)
 
 
-def free_port():
-    """A port free now, for a server that cannot report the one it bound."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Prometheus:
-    """Debian's Prometheus server with native histograms, scraping `targets`."""
-
-    def __init__(self, targets):
-        self.dir = tempfile.mkdtemp()
-        config = os.path.join(self.dir, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write(
-                "global: { scrape_interval: 1s, evaluation_interval: 1s }\n"
-                "scrape_configs:\n"
-                "  - job_name: tallyd\n"
-                f"    static_configs: [ {{ targets: {json.dumps(targets)} }} ]\n"
-            )
-        self.address = f"127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={os.path.join(self.dir, 'data')}",
-                f"--web.listen-address={self.address}",
-                "--enable-feature=native-histograms",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.wait_for(self.ready, "Prometheus to be ready")
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://{self.address}/-/ready") as r:
-                return r.status == 200
-        except OSError:
-            if self.proc.poll() is not None:
-                raise RuntimeError("prometheus exited") from None
-            return False
-
-    def query(self, promql):
-        """The value of a one-element instant vector, or None."""
-        url = f"http://{self.address}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": promql}
-        )
-        with urllib.request.urlopen(url) as response:
-            result = json.load(response)["data"]["result"]
-        return float(result[0]["value"][1]) if len(result) == 1 else None
-
-    def wait_for(self, condition, what):
-        deadline = time.monotonic() + 60
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.1)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(DEADLINE_S)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class PrometheusServerTests(unittest.TestCase):
     def test_quantiles_over_two_hosts_come_from_their_merged_buckets(self):
         a, b = Daemon(NATIVE), Daemon(NATIVE)
@@ -267,7 +200,7 @@ class PrometheusServerTests(unittest.TestCase):
             send_all(b, "api.latency", values_b)
             prometheus = Prometheus([a.http, b.http])
             total = len(values_a) + len(values_b)
-            prometheus.wait_for(
+            wait_for(
                 lambda: prometheus.query("histogram_count(sum(api_latency))") == total,
                 "both instances' histograms",
             )
