@@ -6,7 +6,8 @@
 #   `systemd-analyze security` must rate its exposure 2.0 or lower;
 # - deploy/kubernetes/*.yaml: the Kubernetes API's types, through the official
 #   Python client's models (scripts/check_manifests.py);
-# - the config in the ConfigMap must pass `tallyd check-config`.
+# - the config in the ConfigMap must pass `tallyd check-config`, with every
+#   `${VAR}` it expands set by the DaemonSet's env.
 # TALLYD_BIN names the binary to check against (default: the debug build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,5 +70,14 @@ fi
 tail -n 1 "$work/security.txt"
 
 python3 scripts/check_manifests.py "$work/configmap-tallyd.yaml"
-"$bin" check-config "$work/configmap-tallyd.yaml" >/dev/null
+# Every ${VAR} the ConfigMap's config expands must be set by the DaemonSet.
+vars=()
+for var in $(grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$work/configmap-tallyd.yaml" | tr -d '${}' | sort -u); do
+    grep -q "^ *- name: $var\$" deploy/kubernetes/daemonset.yaml || {
+        echo "check-deploy: the ConfigMap's config uses \${$var}, which the DaemonSet's env does not set" >&2
+        exit 1
+    }
+    vars+=("$var=check-deploy")
+done
+env "${vars[@]}" "$bin" check-config "$work/configmap-tallyd.yaml" >/dev/null
 echo "deploy artefacts: ok"
