@@ -8,7 +8,8 @@
 # for one line per datagram, TALLYD_CPU / LOADGEN_CPU (default 0 / 1),
 # UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core), and
 # EXTRA_CONFIG: YAML appended to tallyd's config (for example
-# 'aggregation: { native_histograms: { enabled: true } }').
+# 'aggregation: { native_histograms: { enabled: true } }'; benches/e2e-remote-write.sh
+# adds a remote_write sink this way).
 #
 # For each series count it prints one JSON object: lines sent, lines tallyd
 # aggregated, accepted lines/s, loss (sent minus aggregated, over sent, with the
@@ -77,13 +78,15 @@ EOF
     rejected=$(sum_metric tallyd_lines_rejected_total <<<"$exposition")
     dropped=$(sum_metric tallyd_lines_dropped_total <<<"$exposition")
     kernel_drops=$(metric tallyd_udp_kernel_drops_total <<<"$exposition")
+    sink_sent=$(sum_metric tallyd_sink_samples_sent_total <<<"$exposition")
+    sink_dropped=$(sum_metric tallyd_sink_samples_dropped_total <<<"$exposition")
     peak_rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$tallyd_pid/status")
     kill -TERM "$tallyd_pid"
     wait "$tallyd_pid" || true
     unset tallyd_pid
 
     python3 - "$sent" "$received" "$rejected" "$dropped" "$kernel_drops" \
-        "$cpu_before" "$cpu_after" "$peak_rss_kib" <<'EOF'
+        "$cpu_before" "$cpu_after" "$peak_rss_kib" "$sink_sent" "$sink_dropped" <<'EOF'
 import json, sys
 sent = json.loads(sys.argv[1])
 received, rejected, dropped, kernel_drops = (float(x) for x in sys.argv[2:6])
@@ -102,6 +105,9 @@ print(json.dumps({
     "kernel_dropped_datagrams": int(kernel_drops),
     "tallyd_cpu_seconds": round(cpu, 2),
     "tallyd_peak_rss_mib": round(float(sys.argv[8]) / 1024, 1),
+    # Push sinks (0 without one): samples the receivers took, and gave up.
+    "sink_samples_sent": int(float(sys.argv[9])),
+    "sink_samples_dropped": int(float(sys.argv[10])),
 }))
 EOF
 done

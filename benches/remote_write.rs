@@ -9,7 +9,7 @@
 //! Building the window is set-up, not measured. Before measuring, it prints
 //! the bytes per sample before and after snappy and checks that the 1.0
 //! bodies decode to every sample. Under `cargo test` it runs once at 1,000
-//! series, as a check.
+//! series, as a check. It allocates with jemalloc, as the daemon does.
 
 use std::sync::Arc;
 
@@ -27,6 +27,10 @@ use tallyd::sinks::remote_write::proto::WriteRequest;
 use tallyd::sinks::remote_write::{Point, compress, encode_v1, encode_v2};
 use tallyd::store::{Store, WindowBounds, WindowSnapshot};
 use tallyd::telemetry::Telemetry;
+
+#[cfg(all(feature = "jemalloc", not(feature = "dhat-heap")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const PER_SEND: usize = 2_000;
 
@@ -138,7 +142,10 @@ fn bench_remote_write(c: &mut Criterion) {
     let mut decoded = 0;
     for chunk in points.chunks(PER_SEND) {
         encode_v1(chunk, &mut buf);
-        decoded += WriteRequest::decode(&buf[..]).expect("1.0 body").timeseries.len();
+        decoded += WriteRequest::decode(&buf[..])
+            .expect("1.0 body")
+            .timeseries
+            .len();
     }
     assert_eq!(decoded, points.len());
     for (name, v2) in [("1.0", false), ("2.0", true)] {

@@ -8,15 +8,23 @@
 //! series has no label of that name. In stale mode every sample is Prometheus'
 //! stale marker, for series that idled out.
 //!
-//! Bodies are encoded in either protocol and compressed with snappy's block
-//! format, as both specs require.
+//! A point is kept encoded, as the 1.0 `TimeSeries` message it will be sent
+//! as: one allocation a sample (labels are parsed from the rendered text onto
+//! the stack and written straight out), and what the queue holds is what goes
+//! on the wire. A 1.0 body is those messages end to end; a 2.0 body decodes
+//! them again to intern their labels.
+//!
+//! Bodies are compressed with snappy's block format, as both specs require.
 //!
 //! [`write_snapshot`]: crate::exposition::write_snapshot
 //! [`write_self_metrics`]: crate::exposition::write_self_metrics
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use smallvec::SmallVec;
 
 use super::proto::{
     BucketSpan, Count, Histogram, Label, MetadataV2, MetricTypeV2, RequestV2, Sample, TimeSeries,
@@ -33,21 +41,28 @@ pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 /// One series with its one sample, ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    /// Labels (sorted, `__name__` included) and the sample or histogram.
-    pub series: TimeSeries,
+    /// The series as an encoded 1.0 `TimeSeries`: labels (sorted, `__name__`
+    /// included) and the sample or histogram.
+    encoded: Box<[u8]>,
     /// The family's type, for 2.0's metadata.
     pub kind: MetricTypeV2,
+    histogram: bool,
 }
 
 impl Point {
     /// True when it carries a native histogram.
     pub fn is_histogram(&self) -> bool {
-        !self.series.histograms.is_empty()
+        self.histogram
     }
 
     /// Its size on the wire before compression: the queue's byte measure.
     pub fn size(&self) -> usize {
-        self.series.encoded_len()
+        self.encoded.len()
+    }
+
+    /// The series it carries, decoded.
+    pub fn series(&self) -> TimeSeries {
+        TimeSeries::decode(&self.encoded[..]).expect("a point holds a TimeSeries it encoded")
     }
 }
 
@@ -61,6 +76,10 @@ pub struct PointWriter<'a> {
     family: String,
     kind: FamilyType,
     le: String,
+    /// The sample's name (family and suffix), rebuilt for each sample.
+    name: String,
+    /// The point being encoded.
+    scratch: Vec<u8>,
 }
 
 impl<'a> PointWriter<'a> {
@@ -82,6 +101,8 @@ impl<'a> PointWriter<'a> {
             family: String::new(),
             kind: FamilyType::Gauge,
             le: String::new(),
+            name: String::new(),
+            scratch: Vec::with_capacity(256),
         }
     }
 
@@ -100,54 +121,92 @@ impl<'a> PointWriter<'a> {
         }
     }
 
-    /// The labels of the family's sample `suffix` for a series rendered as
-    /// `labels`, with `extra` (`quantile`, `le`) and the external labels.
-    fn labels(&self, suffix: &str, labels: &str, extra: Option<(&str, &str)>) -> Vec<Label> {
-        let mut out = Vec::with_capacity(4 + self.external.len());
-        let mut name = String::with_capacity(self.family.len() + suffix.len());
-        name.push_str(&self.family);
-        name.push_str(suffix);
-        out.push(Label {
-            name: "__name__".to_owned(),
-            value: name,
-        });
-        parse_labels(labels, |name, value| {
-            out.push(Label {
-                name: name.to_owned(),
-                value: value.into_owned(),
-            })
-        });
-        if let Some((name, value)) = extra {
-            out.push(Label {
-                name: name.to_owned(),
-                value: value.to_owned(),
-            });
+    /// Appends a point for the family's sample `suffix` of the series
+    /// rendered as `labels`, with `extra` (`quantile`, `le`) and the external
+    /// labels, carrying `sample` or `histogram`.
+    fn push(
+        &mut self,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+        sample: Option<Sample>,
+        histogram: Option<&Histogram>,
+    ) {
+        self.name.clear();
+        self.name.push_str(&self.family);
+        self.name.push_str(suffix);
+        self.scratch.clear();
+        write_labels(&mut self.scratch, &self.name, labels, extra, self.external);
+        if let Some(sample) = sample {
+            prost::encoding::message::encode(2, &sample, &mut self.scratch);
         }
-        for label in self.external {
-            if !out.iter().any(|l| l.name == label.name) {
-                out.push(label.clone());
-            }
+        if let Some(histogram) = histogram {
+            prost::encoding::message::encode(4, histogram, &mut self.scratch);
         }
-        // Sorted and unique, empty values left out, as a scrape stores them.
-        out.retain(|l| !l.value.is_empty());
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.dedup_by(|later, first| later.name == first.name);
-        out
+        let kind = if histogram.is_some() {
+            MetricTypeV2::Histogram
+        } else {
+            self.metric_type()
+        };
+        self.out.push(Point {
+            encoded: self.scratch.as_slice().into(),
+            kind,
+            histogram: histogram.is_some(),
+        });
     }
 
     fn float(&mut self, suffix: &str, labels: &str, extra: Option<(&str, &str)>, value: f64) {
         let value = if self.stale { STALE_NAN } else { value };
-        let series = TimeSeries {
-            labels: self.labels(suffix, labels, extra),
-            samples: vec![Sample {
-                value,
-                timestamp: self.timestamp,
-            }],
-            histograms: Vec::new(),
+        let sample = Sample {
+            value,
+            timestamp: self.timestamp,
         };
-        let kind = self.metric_type();
-        self.out.push(Point { series, kind });
+        self.push(suffix, labels, extra, Some(sample), None);
     }
+}
+
+/// Writes the `labels` field of a `TimeSeries` named `name`: the labels
+/// rendered as `rendered`, then `extra`, then each external label the series
+/// lacks; sorted and unique, empty values left out, as a scrape stores them.
+fn write_labels(
+    out: &mut Vec<u8>,
+    name: &str,
+    rendered: &str,
+    extra: Option<(&str, &str)>,
+    external: &[Label],
+) {
+    let mut pairs: SmallVec<[(&str, Cow<'_, str>); 8]> = SmallVec::new();
+    pairs.push(("__name__", Cow::Borrowed(name)));
+    parse_labels(rendered, |name, value| pairs.push((name, value)));
+    if let Some((name, value)) = extra {
+        pairs.push((name, Cow::Borrowed(value)));
+    }
+    for label in external {
+        if !pairs.iter().any(|(name, _)| *name == label.name) {
+            pairs.push((&label.name, Cow::Borrowed(&label.value)));
+        }
+    }
+    pairs.retain(|(_, value)| !value.is_empty());
+    // Stable: of two labels with one name, the first pushed stays.
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    pairs.dedup_by(|later, first| later.0 == first.0);
+    for (name, value) in &pairs {
+        let len = string_field_len(1, name) + string_field_len(2, value);
+        encode_key(1, WireType::LengthDelimited, out);
+        encode_varint(len as u64, out);
+        string_field(1, name, out);
+        string_field(2, value, out);
+    }
+}
+
+fn string_field_len(tag: u32, text: &str) -> usize {
+    key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+}
+
+fn string_field(tag: u32, text: &str, out: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(text.len() as u64, out);
+    out.extend_from_slice(text.as_bytes());
 }
 
 impl Exposition for PointWriter<'_> {
@@ -186,15 +245,8 @@ impl Exposition for PointWriter<'_> {
             if self.stale {
                 self.float("", labels, None, STALE_NAN);
             } else {
-                let series = TimeSeries {
-                    labels: self.labels("", labels, None),
-                    samples: Vec::new(),
-                    histograms: vec![native_histogram(histogram, values, self.timestamp)],
-                };
-                self.out.push(Point {
-                    series,
-                    kind: MetricTypeV2::Histogram,
-                });
+                let histogram = native_histogram(histogram, values, self.timestamp);
+                self.push("", labels, None, None, Some(&histogram));
             }
             if values.classic.is_none() {
                 return;
@@ -260,7 +312,9 @@ fn span(span: &Span) -> BucketSpan {
 pub fn encode_v1(points: &[Point], buf: &mut Vec<u8>) {
     buf.clear();
     for point in points {
-        prost::encoding::message::encode(1, &point.series, buf);
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(point.encoded.len() as u64, buf);
+        buf.extend_from_slice(&point.encoded);
     }
 }
 
@@ -270,13 +324,18 @@ pub fn encode_v2(points: &[Point], buf: &mut Vec<u8>) {
     let mut symbols: Vec<String> = vec![String::new()];
     let mut refs: HashMap<&str, u32> = HashMap::from([("", 0)]);
     let mut timeseries = Vec::with_capacity(points.len());
+    let mut labels = Vec::new();
     for point in points {
-        let mut labels_refs = Vec::with_capacity(point.series.labels.len() * 2);
-        for label in &point.series.labels {
-            for text in [&label.name, &label.value] {
+        let mut samples = Vec::with_capacity(1);
+        let mut histograms = Vec::new();
+        labels.clear();
+        read_series(&point.encoded, &mut labels, &mut samples, &mut histograms);
+        let mut labels_refs = Vec::with_capacity(labels.len() * 2);
+        for &(name, value) in &labels {
+            for text in [name, value] {
                 let next = refs.len() as u32;
-                let index = *refs.entry(text.as_str()).or_insert_with(|| {
-                    symbols.push(text.clone());
+                let index = *refs.entry(text).or_insert_with(|| {
+                    symbols.push(text.to_owned());
                     next
                 });
                 labels_refs.push(index);
@@ -284,8 +343,8 @@ pub fn encode_v2(points: &[Point], buf: &mut Vec<u8>) {
         }
         timeseries.push(TimeSeriesV2 {
             labels_refs,
-            samples: point.series.samples.clone(),
-            histograms: point.series.histograms.clone(),
+            samples,
+            histograms,
             metadata: Some(MetadataV2 {
                 r#type: point.kind as i32,
                 help_ref: 0,
@@ -301,6 +360,49 @@ pub fn encode_v2(points: &[Point], buf: &mut Vec<u8>) {
     .encode(buf);
 }
 
+/// The labels (borrowed from `encoded`), samples and histograms of a
+/// `TimeSeries` this module encoded.
+fn read_series<'a>(
+    encoded: &'a [u8],
+    labels: &mut Vec<(&'a str, &'a str)>,
+    samples: &mut Vec<Sample>,
+    histograms: &mut Vec<Histogram>,
+) {
+    for (tag, field) in fields(encoded) {
+        match tag {
+            1 => {
+                let (mut name, mut value) = ("", "");
+                for (tag, text) in fields(field) {
+                    let text = std::str::from_utf8(text).expect("labels were written from str");
+                    if tag == 1 {
+                        name = text;
+                    } else {
+                        value = text;
+                    }
+                }
+                labels.push((name, value));
+            }
+            2 => samples.push(Sample::decode(field).expect("a sample this module wrote")),
+            _ => histograms.push(Histogram::decode(field).expect("a histogram this module wrote")),
+        }
+    }
+}
+
+/// The length-delimited fields of a message, as (tag, bytes): every field of
+/// the messages this module writes is one.
+fn fields(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    std::iter::from_fn(move || {
+        if message.is_empty() {
+            return None;
+        }
+        let (tag, _) = prost::encoding::decode_key(&mut message).ok()?;
+        let len = prost::encoding::decode_varint(&mut message).ok()? as usize;
+        let (field, rest) = message.split_at_checked(len)?;
+        message = rest;
+        Some((tag, field))
+    })
+}
+
 /// `body` compressed with snappy's block format.
 pub fn compress(body: &[u8]) -> Vec<u8> {
     // Only an input over 4 GiB fails; a request is far smaller.
@@ -314,12 +416,22 @@ mod tests {
     use super::*;
     use crate::sinks::remote_write::proto::WriteRequest;
 
-    fn labels(point: &Point) -> Vec<(&str, &str)> {
-        point
-            .series
+    fn labels(point: &Point) -> Vec<(String, String)> {
+        labels_of(&point.series())
+    }
+
+    fn labels_of(series: &TimeSeries) -> Vec<(String, String)> {
+        series
             .labels
             .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect()
+    }
+
+    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|&(n, v)| (n.to_owned(), v.to_owned()))
             .collect()
     }
 
@@ -342,15 +454,15 @@ mod tests {
         assert_eq!(points.len(), 1);
         assert_eq!(
             labels(&points[0]),
-            [
+            pairs(&[
                 ("__name__", "requests_total"),
                 ("code", "2\"00"),
                 ("host", "a"),
                 ("zone", "mine")
-            ]
+            ])
         );
         assert_eq!(
-            points[0].series.samples,
+            points[0].series().samples,
             [Sample {
                 value: 5.0,
                 timestamp: 1_000
@@ -375,19 +487,19 @@ mod tests {
                 count: 2.0,
             },
         );
-        let names: Vec<_> = points.iter().map(|p| labels(p)).collect();
+        let names: Vec<_> = points.iter().map(labels).collect();
         assert_eq!(
             names,
             [
-                vec![("__name__", "latency"), ("quantile", "0.99")],
-                vec![("__name__", "latency_sum")],
-                vec![("__name__", "latency_count")],
+                pairs(&[("__name__", "latency"), ("quantile", "0.99")]),
+                pairs(&[("__name__", "latency_sum")]),
+                pairs(&[("__name__", "latency_count")]),
             ]
         );
         assert!(
             points
                 .iter()
-                .all(|p| p.series.samples[0].value.to_bits() == STALE_NAN.to_bits())
+                .all(|p| p.series().samples[0].value.to_bits() == STALE_NAN.to_bits())
         );
     }
 
@@ -409,12 +521,60 @@ mod tests {
             },
         );
         assert_eq!(points.len(), 1);
-        let h = &points[0].series.histograms[0];
+        assert!(points[0].is_histogram());
+        let h = &points[0].series().histograms[0];
         assert_eq!(h.count, Some(Count::Int(9)));
         assert_eq!(h.zero_count, Some(ZeroCount::Int(1)));
         assert_eq!(h.positive_deltas, [2, 3, -5, 0, 1]);
         assert_eq!(h.timestamp, 7);
         assert_eq!(points[0].kind, MetricTypeV2::Histogram);
+    }
+
+    #[test]
+    fn a_2_0_body_carries_the_same_samples_and_histograms_as_the_1_0_one() {
+        let mut native = NativeHistogram::new(3, 0.0);
+        native.positive = vec![(0, 2.0), (3, 1.0)];
+        let mut points = Vec::new();
+        let mut w = PointWriter::new(&mut points, &[], 9, true);
+        w.family("h", FamilyType::Histogram, "");
+        w.histogram(
+            r#"route="/a\"b""#,
+            &HistogramValues {
+                classic: None,
+                native: Some(&native),
+                sum: 4.0,
+                count: 3.0,
+            },
+        );
+        w.family("c", FamilyType::Counter, "");
+        w.value("", 0.0);
+        let mut body = Vec::new();
+        encode_v2(&points, &mut body);
+        let v2 = RequestV2::decode(&body[..]).unwrap();
+        for (point, series) in points.iter().zip(&v2.timeseries) {
+            let v1 = point.series();
+            let labels: Vec<(String, String)> = series
+                .labels_refs
+                .chunks(2)
+                .map(|pair| {
+                    (
+                        v2.symbols[pair[0] as usize].clone(),
+                        v2.symbols[pair[1] as usize].clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(labels, labels_of(&v1));
+            assert_eq!(series.samples, v1.samples);
+            assert_eq!(series.histograms, v1.histograms);
+        }
+        assert_eq!(v2.timeseries[0].histograms.len(), 1);
+        assert_eq!(
+            v2.timeseries[1].samples,
+            [Sample {
+                value: 0.0,
+                timestamp: 9
+            }]
+        );
     }
 
     #[test]
@@ -428,7 +588,9 @@ mod tests {
         encode_v1(&points, &mut body);
         let v1 = WriteRequest::decode(&body[..]).unwrap();
         assert_eq!(v1.timeseries.len(), 2);
-        assert_eq!(v1.timeseries[1], points[1].series);
+        assert_eq!(v1.timeseries[1], points[1].series());
+        // What prost itself writes for the message, byte for byte.
+        assert_eq!(&*points[1].encoded, &points[1].series().encode_to_vec()[..]);
 
         encode_v2(&points, &mut body);
         let v2 = RequestV2::decode(&body[..]).unwrap();
