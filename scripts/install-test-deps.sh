@@ -7,6 +7,7 @@
 # Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
 # its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser, and
 # Mesa's software Vulkan driver (lavapipe) so the GPU kernels run without a GPU,
+# openssl and Python's bcrypt for the TLS and basic-auth receiver test,
 # systemd-analyze and the Kubernetes Python client for the deploy checks.
 # Idempotent: skips what is already there.
 set -euo pipefail
@@ -33,12 +34,18 @@ if [ "$(dpkg-query -W -f='${Status}\n' mesa-vulkan-drivers libvulkan1 2>/dev/nul
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mesa-vulkan-drivers libvulkan1
 fi
 
+# openssl makes the certificates of the TLS remote-write test.
+if ! command -v openssl >/dev/null; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl
+fi
+
 # systemd-analyze checks the unit in deploy/systemd.
 if ! command -v systemd-analyze >/dev/null; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd
 fi
 
-if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, kubernetes, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
+if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, kubernetes, bcrypt, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
     python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
 fi

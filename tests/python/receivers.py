@@ -1,11 +1,15 @@
 """Servers nobody here wrote, started on free loopback ports for the tests:
-Debian's Prometheus (scraper and remote-write receiver) and VictoriaMetrics."""
+Debian's Prometheus (scraper and remote-write receiver, optionally behind TLS
+with client certificates and basic auth) and VictoriaMetrics; and the
+certificates such a server and its clients need, made with openssl."""
 
+import base64
 import json
 import math
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -36,11 +40,23 @@ class Server:
     """A process answering HTTP on `self.address`, with a data folder that
     outlives a restart."""
 
+    scheme = "http"
+
     def __init__(self):
         self.dir = tempfile.mkdtemp()
         self.address = f"127.0.0.1:{free_port()}"
         self.proc = None
         self.log = open(os.path.join(self.dir, "server.log"), "w")
+        # What the test's own requests need: TLS settings, headers.
+        self.context = None
+        self.headers = {}
+
+    def open(self, path):
+        """GET `path` on the server, as the test's client."""
+        request = urllib.request.Request(
+            f"{self.scheme}://{self.address}{path}", headers=self.headers
+        )
+        return urllib.request.urlopen(request, context=self.context)
 
     def command(self):
         raise NotImplementedError
@@ -51,7 +67,7 @@ class Server:
 
     def ready(self):
         try:
-            with urllib.request.urlopen(f"http://{self.address}{self.ready_path}") as r:
+            with self.open(self.ready_path) as r:
                 return r.status == 200
         except OSError:
             if self.proc.poll() is not None:
@@ -69,8 +85,7 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def get_json(self, path, params):
-        url = f"http://{self.address}{path}?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url) as response:
+        with self.open(f"{path}?" + urllib.parse.urlencode(params)) as response:
             return json.load(response)
 
     def result(self, promql, at=None):
@@ -87,7 +102,7 @@ class Server:
 
     def own_metrics(self):
         """The server's own /metrics, parsed: {name: sum of its samples}."""
-        with urllib.request.urlopen(f"http://{self.address}/metrics") as response:
+        with self.open("/metrics") as response:
             text = response.read().decode()
         out = {}
         for family in text_string_to_metric_families(text):
@@ -102,9 +117,13 @@ class Prometheus(Server):
 
     ready_path = "/-/ready"
 
-    def __init__(self, targets=(), receiver=False):
+    def __init__(self, targets=(), receiver=False, web_config=None):
         super().__init__()
         self.receiver = receiver
+        self.web_config = web_config
+        if web_config is not None:
+            self.scheme = "https"
+            self.context, self.headers = web_config.client()
         self.config = os.path.join(self.dir, "prometheus.yml")
         with open(self.config, "w") as f:
             f.write("global: { scrape_interval: 1s, evaluation_interval: 1s }\n")
@@ -126,11 +145,13 @@ class Prometheus(Server):
         ]
         if self.receiver:
             command.append("--web.enable-remote-write-receiver")
+        if self.web_config is not None:
+            command.append(f"--web.config.file={self.web_config.path}")
         return command
 
     @property
     def write_url(self):
-        return f"http://{self.address}/api/v1/write"
+        return f"{self.scheme}://{self.address}/api/v1/write"
 
 
 class VictoriaMetrics(Server):
@@ -160,8 +181,75 @@ class VictoriaMetrics(Server):
 
     def query(self, promql, at=None):
         # Make what was written searchable first.
-        urllib.request.urlopen(f"http://{self.address}/internal/force_flush").close()
+        self.open("/internal/force_flush").close()
         return super().query(promql, at)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+class Certificates:
+    """A CA, a server certificate for DNS name `localhost` only, and a client
+    certificate, as PEM files in `dir`."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl(
+            "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=tallyd test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            cwd=dir,
+        )
+        for name, usage, san in [
+            ("server", "serverAuth", "subjectAltName=DNS:localhost"),
+            ("client", "clientAuth", None),
+        ]:
+            openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                    "-subj", f"/CN=tallyd test {name}", cwd=dir)
+            with open(os.path.join(dir, f"{name}.ext"), "w") as f:
+                f.write(f"extendedKeyUsage={usage}\n" + (f"{san}\n" if san else ""))
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", f"{name}.crt", "-days", "1",
+                    "-extfile", f"{name}.ext", cwd=dir)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+
+class WebConfig:
+    """An exporter-toolkit web config: TLS with client certificates required
+    (signed by `certificates`' CA) and basic auth for `user`:`password`."""
+
+    def __init__(self, certificates, user, password):
+        import bcrypt
+
+        self.certificates = certificates
+        self.user, self.password = user, password
+        self.path = certificates.path("web.yml")
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        with open(self.path, "w") as f:
+            f.write(
+                "tls_server_config:\n"
+                f"  cert_file: {certificates.path('server.crt')}\n"
+                f"  key_file: {certificates.path('server.key')}\n"
+                "  client_auth_type: RequireAndVerifyClientCert\n"
+                f"  client_ca_file: {certificates.path('ca.crt')}\n"
+                f"basic_auth_users:\n  {user}: '{hashed}'\n"
+            )
+
+    def client(self):
+        """The TLS context and headers of an authorised client."""
+        context = ssl.create_default_context(cafile=self.certificates.path("ca.crt"))
+        # The server's certificate names localhost; the test dials 127.0.0.1.
+        context.check_hostname = False
+        context.load_cert_chain(
+            self.certificates.path("client.crt"), self.certificates.path("client.key")
+        )
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return context, {"Authorization": f"Basic {token}"}
 
 
 def same(a, b):

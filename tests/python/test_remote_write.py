@@ -4,6 +4,9 @@ Debian's Prometheus 2.42 (`--web.enable-remote-write-receiver`, native
 histograms on) and VictoriaMetrics take tallyd's pushes; what they store is
 read back with PromQL and compared with what tallyd's own `/metrics` serves
 (parsed by `prometheus_client`) and with quantiles worked out here exactly.
+Prometheus behind TLS with client certificates and basic auth (its
+exporter-toolkit web config) takes the pushes of a sink with the right
+certificate and password, and refuses the others, as counted.
 
 Run by scripts/test.sh with the path of the tallyd binary in TALLYD_BIN.
 """
@@ -11,15 +14,17 @@ Run by scripts/test.sh with the path of the tallyd binary in TALLYD_BIN.
 import contextlib
 import json
 import math
+import os
 import random
 import socket
+import tempfile
 import time
 import unittest
 
 from datadog.dogstatsd import DogStatsd
 import statsd
 
-from receivers import Prometheus, VictoriaMetrics, same, wait_for
+from receivers import Certificates, Prometheus, VictoriaMetrics, WebConfig, same, wait_for
 from test_clients import Daemon, value
 
 # Schema 3: a bucket is 2^(1/8) - 1 = 9.05% wide.
@@ -220,6 +225,81 @@ class PrometheusReceiverTests(unittest.TestCase):
             answer = self.prometheus.query(promql)
             self.assertIsNotNone(answer, promql)
             self.assertLessEqual(abs(answer - exact) / exact, BUCKET_WIDTH, promql)
+
+
+class TlsReceiverTests(unittest.TestCase):
+    def test_tls_with_a_client_certificate_and_basic_auth_and_what_fails_without_them(self):
+        with tempfile.TemporaryDirectory() as dir:
+            certificates = Certificates(dir)
+            prometheus = Prometheus(
+                receiver=True, web_config=WebConfig(certificates, "tallyd", "s3cret")
+            )
+            password = os.path.join(dir, "password")
+            with open(password, "w") as f:
+                f.write("s3cret\n")
+            # The certificate names localhost only: server_name makes 127.0.0.1 pass.
+            tls = (
+                f"tls_config: {{ ca_file: {certificates.path('ca.crt')}, server_name: localhost,"
+                f" cert_file: {certificates.path('client.crt')},"
+                f" key_file: {certificates.path('client.key')} }}"
+            )
+            url = prometheus.write_url
+            daemon = Daemon(
+                "remote_write:\n"
+                f"  - {{ url: {url}, name: test, {tls},\n"
+                f"      basic_auth: {{ username: tallyd, password_file: {password} }} }}\n"
+                f"  - {{ url: {url}, name: no_cert,"
+                f" tls_config: {{ ca_file: {certificates.path('ca.crt')}, server_name: localhost }},"
+                "      basic_auth: { username: tallyd, password: s3cret },"
+                "      queue_config: { min_backoff: 10ms, max_backoff: 100ms } }\n"
+                f"  - {{ url: {url}, name: wrong_password, {tls},\n"
+                "      basic_auth: { username: tallyd, password: guess } }\n"
+            )
+            try:
+                with contextlib.closing(statsd.StatsClient(*daemon.udp)) as client:
+                    client.gauge("tls.gauge", 42)
+                wait_for(
+                    lambda: prometheus.query("tls_gauge") == 42,
+                    "the gauge stored over TLS",
+                )
+
+                def counters(sink):
+                    out = {}
+                    for (name, labels), v in daemon.samples().items():
+                        labels = dict(labels)
+                        if labels.get("sink") == sink:
+                            out[(name, labels.get("reason", ""))] = v
+                    return out
+
+                # Without a client certificate the handshake fails: retried.
+                wait_for(
+                    lambda: counters("no_cert")[
+                        ("tallyd_sink_requests_failed_total", "connection")
+                    ]
+                    > 1,
+                    "the certificate-less sink refused",
+                )
+                # A wrong password is a 401: dropped and counted, not retried.
+                wait_for(
+                    lambda: counters("wrong_password")[
+                        ("tallyd_sink_samples_dropped_total", "rejected")
+                    ]
+                    > 0,
+                    "the wrong password refused",
+                )
+                no_cert, wrong = counters("no_cert"), counters("wrong_password")
+                self.assertEqual(no_cert[("tallyd_sink_samples_sent_total", "")], 0)
+                self.assertEqual(wrong[("tallyd_sink_samples_sent_total", "")], 0)
+                self.assertGreater(wrong[("tallyd_sink_requests_failed_total", "client_error")], 0)
+                self.assertEqual(wrong[("tallyd_sink_retries_total", "")], 0)
+                good = counters("test")
+                self.assertEqual(
+                    sum(v for (n, _), v in good.items() if n == "tallyd_sink_samples_dropped_total"),
+                    0,
+                )
+            finally:
+                self.assertEqual(daemon.stop(), 0)
+                prometheus.stop()
 
 
 class VictoriaMetricsTests(unittest.TestCase):
