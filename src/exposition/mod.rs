@@ -156,6 +156,40 @@ pub struct HistogramValues<'a> {
     pub count: f64,
 }
 
+/// One float sample of a flattened series: the suffix of the family's name,
+/// the label it adds (`quantile`, `le`), its value.
+pub type FlatSample<'s> = (&'s str, Option<(&'s str, &'s str)>, f64);
+
+impl SummaryValues<'_> {
+    /// The summary as the float samples the text formats and remote write
+    /// carry: each shown quantile, `_sum`, `_count`.
+    pub fn flatten(&self, mut sample: impl FnMut(FlatSample<'_>)) {
+        for &i in self.shown {
+            let value = self.values.map_or(f64::NAN, |values| values[i]);
+            sample(("", Some(("quantile", &self.quantile_labels[i])), value));
+        }
+        sample(("_sum", None, self.sum));
+        sample(("_count", None, self.count));
+    }
+}
+
+impl HistogramValues<'_> {
+    /// The histogram as float samples: its classic buckets (when it has
+    /// them), `+Inf`, `_sum`, `_count`. `bound` is scratch for `le` values.
+    pub fn flatten(&self, bound: &mut String, mut sample: impl FnMut(FlatSample<'_>)) {
+        if let Some(buckets) = self.classic {
+            for (&le, &count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
+                bound.clear();
+                write_value(bound, le);
+                sample(("_bucket", Some(("le", bound)), count));
+            }
+        }
+        sample(("_bucket", Some(("le", "+Inf")), self.count));
+        sample(("_sum", None, self.sum));
+        sample(("_count", None, self.count));
+    }
+}
+
 /// What `/metrics` writes, in any format: families in order, each followed by
 /// its series. `labels` are rendered as the text formats spell them
 /// (`k="v",...`, from `SeriesMeta::prom_labels`).
@@ -249,35 +283,18 @@ impl Exposition for Writer<'_> {
     }
 
     fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>) {
-        for &i in summary.shown {
-            let value = summary.values.map_or(f64::NAN, |values| values[i]);
-            self.sample(
-                "",
-                labels,
-                Some(("quantile", &summary.quantile_labels[i])),
-                value,
-            );
-        }
-        self.sample("_sum", labels, None, summary.sum);
-        self.sample("_count", labels, None, summary.count);
+        summary.flatten(|(suffix, extra, value)| self.sample(suffix, labels, extra, value));
     }
 
     /// Classic buckets when a rule gave them; a native histogram alone is
     /// written as its `+Inf` bucket, `_sum` and `_count` (its buckets need the
     /// protobuf format).
     fn histogram(&mut self, labels: &str, histogram: &HistogramValues<'_>) {
-        if let Some(buckets) = histogram.classic {
-            let mut bound = std::mem::take(&mut self.scratch);
-            for (&le, &count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
-                bound.clear();
-                write_value(&mut bound, le);
-                self.sample("_bucket", labels, Some(("le", &bound)), count);
-            }
-            self.scratch = bound;
-        }
-        self.sample("_bucket", labels, Some(("le", "+Inf")), histogram.count);
-        self.sample("_sum", labels, None, histogram.sum);
-        self.sample("_count", labels, None, histogram.count);
+        let mut bound = std::mem::take(&mut self.scratch);
+        histogram.flatten(&mut bound, |(suffix, extra, value)| {
+            self.sample(suffix, labels, extra, value)
+        });
+        self.scratch = bound;
     }
 }
 

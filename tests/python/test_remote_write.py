@@ -13,9 +13,7 @@ Run by scripts/test.sh with the path of the tallyd binary in TALLYD_BIN.
 
 import contextlib
 import json
-import math
 import os
-import random
 import socket
 import tempfile
 import time
@@ -26,6 +24,7 @@ import statsd
 
 from receivers import Certificates, Prometheus, VictoriaMetrics, WebConfig, same, wait_for
 from test_clients import Daemon, value
+from test_native_histograms import exact_quantile, latencies
 
 # Schema 3: a bucket is 2^(1/8) - 1 = 9.05% wide.
 BUCKET_WIDTH = 2 ** (1 / 8) - 1
@@ -36,18 +35,6 @@ def sink(url, *extra):
     """A remote_write block for `url`, with `extra` keys."""
     keys = "".join(f"\n    {k}" for k in extra)
     return f"remote_write:\n  - url: {url}\n    name: test{keys}\n"
-
-
-def exact_quantile(values, q):
-    """tallyd's exact quantile: the value at rank ceil(q * n)."""
-    ordered = sorted(values)
-    return ordered[math.ceil(q * len(ordered)) - 1]
-
-
-def latencies(seed, n):
-    """A log-normal spread of milliseconds."""
-    rng = random.Random(seed)
-    return [round(rng.lognormvariate(3, 1), 3) for _ in range(n)]
 
 
 def selector(name, labels):

@@ -30,9 +30,7 @@ use super::proto::{
     BucketSpan, Count, Histogram, Label, MetadataV2, MetricTypeV2, RequestV2, Sample, TimeSeries,
     TimeSeriesV2, ZeroCount,
 };
-use crate::exposition::{
-    Exposition, FamilyType, HistogramValues, SummaryValues, parse_labels, write_value,
-};
+use crate::exposition::{Exposition, FamilyType, HistogramValues, SummaryValues, parse_labels};
 use crate::store::{NativeHistogram, Span};
 
 /// Prometheus' stale marker: a NaN no computation produces.
@@ -226,17 +224,7 @@ impl Exposition for PointWriter<'_> {
     }
 
     fn summary(&mut self, labels: &str, summary: &SummaryValues<'_>) {
-        for &i in summary.shown {
-            let value = summary.values.map_or(f64::NAN, |values| values[i]);
-            self.float(
-                "",
-                labels,
-                Some(("quantile", &summary.quantile_labels[i])),
-                value,
-            );
-        }
-        self.float("_sum", labels, None, summary.sum);
-        self.float("_count", labels, None, summary.count);
+        summary.flatten(|(suffix, extra, value)| self.float(suffix, labels, extra, value));
     }
 
     fn histogram(&mut self, labels: &str, values: &HistogramValues<'_>) {
@@ -252,18 +240,11 @@ impl Exposition for PointWriter<'_> {
                 return;
             }
         }
-        if let Some(buckets) = values.classic {
-            let mut le = std::mem::take(&mut self.le);
-            for (&bound, &count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
-                le.clear();
-                write_value(&mut le, bound);
-                self.float("_bucket", labels, Some(("le", &le)), count);
-            }
-            self.le = le;
-        }
-        self.float("_bucket", labels, Some(("le", "+Inf")), values.count);
-        self.float("_sum", labels, None, values.sum);
-        self.float("_count", labels, None, values.count);
+        let mut le = std::mem::take(&mut self.le);
+        values.flatten(&mut le, |(suffix, extra, value)| {
+            self.float(suffix, labels, extra, value)
+        });
+        self.le = le;
     }
 }
 
