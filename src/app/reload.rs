@@ -20,14 +20,13 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::config::{self, Config};
 use crate::mapping;
 use crate::shard::{LiveMapping, ShardContext, Tuning};
-use crate::telemetry::set_log_level;
+use crate::telemetry::{set_log_level, unix_seconds};
 
 /// Why a reload was refused; the running config stays.
 #[derive(Debug, thiserror::Error)]
@@ -275,12 +274,6 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             true,
         ),
     ]
-}
-
-fn unix_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

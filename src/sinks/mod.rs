@@ -3,14 +3,16 @@
 //! Each sink runs on its own thread with its own small async runtime, fed by
 //! the store's window listener through an unbounded channel: the shard that
 //! completes a window only hands an `Arc` on, so a slow or dead target never
-//! blocks ingest, the shards or `/metrics`. What a sink cannot send yet waits
-//! in its bounded queue ([`queue`]); failed requests back off ([`backoff`]).
-//! Shutdown gives the sinks a deadline to send the last window and what is
-//! queued; anything left then is counted.
+//! blocks ingest, the shards or `/metrics`. Every sink is an encoder and a
+//! transport delivered by one design ([`delivery`]): a bounded queue
+//! ([`queue`]), ordered chunks, retries that back off ([`backoff`]), one set
+//! of counters. Shutdown gives the sinks a deadline to send the last window
+//! and what is queued; anything left then is counted.
 //!
 //! Sinks: Prometheus remote write ([`remote_write`]).
 
 pub mod backoff;
+pub mod delivery;
 pub mod queue;
 pub mod remote_write;
 

@@ -9,10 +9,18 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Transport;
 use crate::codec::RejectReason;
 use crate::kernels::Backend;
+
+/// Now, in unix seconds: the value of every `*_timestamp_seconds` gauge.
+pub fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 /// Why an accepted line was not aggregated. The label names are operator interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ pub use catalogue::{CATALOGUE, Family, Kind};
 pub use collect::{Collector, ScrapeFacts};
 pub use counters::{
     ConnectionGuard, Counter, DropReason, FloatGauge, IngestCounters, LocalTally, ShardCounters,
-    Telemetry,
+    Telemetry, unix_seconds,
 };
 pub use gpu::{GpuState, GpuStats};
 pub use kernel_drops::udp_kernel_drops;
