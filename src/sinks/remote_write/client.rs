@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
@@ -334,8 +334,7 @@ pub fn classify(status: StatusCode, headers: &hyper::HeaderMap, body: &[u8]) -> 
     let after = headers
         .get("Retry-After")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| retry_after(v, SystemTime::now()));
     if status.is_server_error() {
         return Outcome::Retry {
             failure: SinkFailure::ServerError,
@@ -353,6 +352,17 @@ pub fn classify(status: StatusCode, headers: &hyper::HeaderMap, body: &[u8]) -> 
         failure: SinkFailure::ClientError,
         message: format!("{status}: {}", text.trim()),
     }
+}
+
+/// A `Retry-After` value as a wait from `now`: seconds, or an HTTP date (a
+/// date already past is no wait).
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// rustls settings for an `https://` target.
@@ -509,6 +519,17 @@ mod tests {
                 after: Some(Duration::from_secs(7))
             }
         );
+        let now = httpdate::parse_http_date("Fri, 04 Dec 2026 10:00:00 GMT").unwrap();
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(" 12 ", now), Some(Duration::from_secs(12)));
+        assert_eq!(retry_after("soon", now), None);
         assert_eq!(
             classify(StatusCode::UNSUPPORTED_MEDIA_TYPE, &none, b""),
             Outcome::Unsupported
