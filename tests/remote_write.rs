@@ -30,6 +30,8 @@ struct Received {
     /// The body after snappy decompression.
     body: Vec<u8>,
     status: u16,
+    /// When it arrived.
+    at: Instant,
 }
 
 impl Received {
@@ -161,6 +163,7 @@ async fn answer(
             .decompress_vec(&compressed)
             .expect("a snappy block"),
         status: 0,
+        at: Instant::now(),
     };
     let mut log = log.lock().unwrap();
     let (status, headers) = script(&received, &log);
@@ -458,7 +461,8 @@ fn server_errors_and_429s_are_retried_and_other_refusals_dropped_and_counted() {
     });
     no_drops(&daemon, "flaky");
     no_drops(&daemon, "throttled");
-    // Retry-After: 1 held the throttled sink back a second each time.
+    // Retry-After: 1 held the throttled sink back a second each time,
+    // though its backoff is 10-50 ms.
     let throttled: Vec<Received> = receiver
         .requests()
         .into_iter()
@@ -466,6 +470,9 @@ fn server_errors_and_429s_are_retried_and_other_refusals_dropped_and_counted() {
         .collect();
     assert_eq!(throttled[0].status, 429);
     assert_eq!(throttled[1].status, 429);
+    for pair in throttled[..3].windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_secs(1));
+    }
     let (status, _) = daemon.stop();
     assert!(status.success());
 }

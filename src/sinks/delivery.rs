@@ -106,7 +106,7 @@ pub struct DeliverySettings {
 /// counting what is not sent.
 pub async fn deliver<E, T>(
     encoder: E,
-    transport: Arc<T>,
+    transport: T,
     settings: DeliverySettings,
     stats: Arc<SinkStats>,
     mut windows: mpsc::UnboundedReceiver<Arc<WindowSnapshot>>,
@@ -197,7 +197,7 @@ pub async fn deliver<E, T>(
 
 /// What every chunk of a sink shares.
 struct Shared<T> {
-    transport: Arc<T>,
+    transport: T,
     stats: Arc<SinkStats>,
     settings: DeliverySettings,
     /// The last chunk failed (to log the change, not every failure).
@@ -308,7 +308,7 @@ mod tests {
         open: Mutex<(usize, usize)>,
     }
 
-    impl Transport for Scripted {
+    impl Transport for Arc<Scripted> {
         type Item = Sample;
         const KIND: &'static str = "test";
 

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-pub use client::{Client, ClientError, Outcome, Protocol, classify};
-pub use encode::Point;
-pub use encode::{PointWriter, STALE_NAN, compress, encode_v1, encode_v2};
+pub use client::ClientError;
+pub use encode::{Point, STALE_NAN, compress, encode_v1, encode_v2};
+
+use self::client::{Client, Outcome, Protocol};
+use self::encode::PointWriter;
 
 use self::proto::Label;
 use super::delivery::{Answer, DeliverySettings, Encoder, Item, Transport, deliver};
@@ -113,7 +115,7 @@ impl RemoteWriteTransport {
 
 /// A remote-write sink, ready to run on its own thread.
 pub struct RemoteWriteSink {
-    transport: Arc<RemoteWriteTransport>,
+    transport: RemoteWriteTransport,
     settings: DeliverySettings,
     stats: Arc<SinkStats>,
     encoder: Points,
@@ -137,12 +139,12 @@ impl RemoteWriteSink {
         let client = Client::new(config)?;
         let queue = &config.queue_config;
         Ok(RemoteWriteSink {
-            transport: Arc::new(RemoteWriteTransport {
+            transport: RemoteWriteTransport {
                 client,
                 v2: AtomicBool::new(config.protobuf_message == ProtobufMessage::V2),
                 retry_on_http_429: queue.retry_on_http_429,
                 name: stats.name.clone(),
-            }),
+            },
             settings: DeliverySettings {
                 capacity: queue.capacity,
                 per_send: queue.max_samples_per_send,
