@@ -2,7 +2,8 @@
 # Installs what the test suite needs beyond the Rust toolchain: Prometheus'
 # promtool and server (Debian package `prometheus`) to validate and scrape the
 # exposition and to receive remote writes, VictoriaMetrics (`victoria-metrics`)
-# as a second remote-write receiver, Prometheus' metrics.proto (golang-github-prometheus-client-model-dev)
+# as a second remote-write receiver, carbon-cache (`graphite-carbon`) for the
+# Graphite sink, Prometheus' metrics.proto (golang-github-prometheus-client-model-dev)
 # to decode its protobuf form, and the
 # Python clients the client tests use (StatsD/DogStatsD, OpenTelemetry SDK with
 # its OTLP gRPC exporter, grpcio-tools) and Prometheus' Python parser, and
@@ -32,6 +33,12 @@ fi
 if [ "$(dpkg-query -W -f='${Status}\n' mesa-vulkan-drivers libvulkan1 2>/dev/null | grep -c 'install ok installed')" != 2 ]; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mesa-vulkan-drivers libvulkan1
+fi
+
+# carbon-cache (with whisper) receives the Graphite sink's pushes.
+if ! command -v carbon-cache >/dev/null; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends graphite-carbon
 fi
 
 # openssl makes the certificates of the TLS remote-write test.

@@ -261,6 +261,7 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             false,
         ),
         key("remote_write", old.remote_write != new.remote_write, false),
+        key("graphite", old.graphite != new.graphite, false),
         key(
             "aggregation.tag_styles",
             old.aggregation.tag_styles != new.aggregation.tag_styles,

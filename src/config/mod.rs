@@ -5,6 +5,7 @@
 //! out-of-range values are refused at load time with the file position and key path.
 //! `config/tallyd.yaml` in the repository documents every key.
 
+mod graphite;
 mod load;
 mod model;
 mod sinks;
@@ -12,13 +13,14 @@ mod sinks;
 mod tests;
 mod values;
 
+pub use graphite::{Graphite, GraphitePrefix, GraphiteTags, HostPort};
 pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
     LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Window,
 };
 pub use sinks::{
-    Authorization, BasicAuth, ExpandError, ExternalLabels, ProtobufMessage, QueueConfig,
+    Authorization, BasicAuth, ExpandError, ExternalLabels, ProtobufMessage, PushQueue, QueueConfig,
     RemoteWrite, SinkUrl, TlsConfig, expand_env,
 };
 pub use values::{

@@ -18,6 +18,7 @@ use super::values::{
     Quantiles, SocketPath, ThreadCount, ZeroThreshold,
 };
 
+use super::graphite::Graphite;
 use super::sinks::{ExternalLabels, RemoteWrite};
 use crate::kernels::KernelChoice;
 
@@ -47,6 +48,8 @@ pub struct Config {
     pub external_labels: ExternalLabels,
     /// Prometheus remote-write targets, each pushed every window.
     pub remote_write: Vec<RemoteWrite>,
+    /// Graphite (carbon plaintext) targets, each pushed every window.
+    pub graphite: Vec<Graphite>,
 }
 
 /// `mapping`: statsd_exporter's mapping file.

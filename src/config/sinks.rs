@@ -1,6 +1,7 @@
 //! The push side of the config: `remote_write` targets, in the shape of
-//! Prometheus' own `remote_write` block so an operator can paste theirs, and
-//! the `external_labels` every pushed series carries.
+//! Prometheus' own `remote_write` block so an operator can paste theirs, the
+//! queue the other sinks share, and the `external_labels` every pushed series
+//! carries.
 //!
 //! Checks that span sections (a sink sending native histograms that are not
 //! computed, two sinks with one name) are in [`check_sinks`], run after the
@@ -180,6 +181,37 @@ impl Default for QueueConfig {
     }
 }
 
+/// `queue_config` of the Graphite and OTLP sinks: the keys of remote_write's
+/// that mean the same there.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushQueue {
+    /// Samples (lines, data points) held while the target cannot take them;
+    /// past it the oldest are dropped and counted. Default 100000.
+    pub capacity: NonZeroUsize,
+    /// Most samples in one send. Default 5000.
+    pub max_samples_per_send: NonZeroUsize,
+    /// First wait before a retry, doubled on each failure. Default 100ms.
+    pub min_backoff: HumanDuration,
+    /// Longest wait between retries. Default 10s.
+    pub max_backoff: HumanDuration,
+    /// Sends in flight at once, each with distinct series: `auto` (one per
+    /// core) or a number. Default 1.
+    pub max_shards: ThreadCount,
+}
+
+impl Default for PushQueue {
+    fn default() -> Self {
+        PushQueue {
+            capacity: NonZeroUsize::new(100_000).unwrap(),
+            max_samples_per_send: NonZeroUsize::new(5_000).unwrap(),
+            min_backoff: HumanDuration::from_millis(100),
+            max_backoff: HumanDuration::from_secs(10),
+            max_shards: ThreadCount::Count(NonZeroUsize::MIN),
+        }
+    }
+}
+
 /// A sink's url: `http://` or `https://` with a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkUrl(String);
@@ -333,6 +365,34 @@ const RESERVED_HEADERS: &[&str] = &[
 /// The checks that span keys: `(key path, message)` of the first failure.
 pub fn check_sinks(config: &Config) -> Result<(), (String, String)> {
     let mut names: Vec<String> = Vec::new();
+    let mut unique = |key: String, name: String| {
+        if names.contains(&name) {
+            return Err((
+                key,
+                format!("{name:?} names another sink too; give each a distinct name"),
+            ));
+        }
+        names.push(name);
+        Ok(())
+    };
+    for (i, sink) in config.graphite.iter().enumerate() {
+        let key = |k: &str| format!("graphite[{i}].{k}");
+        unique(key("name"), sink.sink_name())?;
+        check_backoff(
+            &key,
+            sink.queue_config.min_backoff,
+            sink.queue_config.max_backoff,
+        )?;
+        if config.window.interval.get().subsec_nanos() != 0 {
+            return Err((
+                "window.interval".into(),
+                format!(
+                    "Graphite timestamps are whole seconds, so graphite[{i}] needs a window.interval of whole seconds, not {}",
+                    config.window.interval
+                ),
+            ));
+        }
+    }
     for (i, sink) in config.remote_write.iter().enumerate() {
         let key = |k: &str| format!("remote_write[{i}].{k}");
         if sink.send_native_histograms && !config.aggregation.native_histograms.enabled {
@@ -342,14 +402,7 @@ pub fn check_sinks(config: &Config) -> Result<(), (String, String)> {
                     .into(),
             ));
         }
-        let name = sink.sink_name();
-        if names.contains(&name) {
-            return Err((
-                key("name"),
-                format!("{name:?} names another sink too; give each a distinct name"),
-            ));
-        }
-        names.push(name);
+        unique(key("name"), sink.sink_name())?;
         if sink.basic_auth.is_some() && sink.authorization.is_some() {
             return Err((
                 key("authorization"),
@@ -392,12 +445,21 @@ pub fn check_sinks(config: &Config) -> Result<(), (String, String)> {
             }
         }
         let queue = &sink.queue_config;
-        if queue.min_backoff > queue.max_backoff {
-            return Err((
-                key("queue_config.min_backoff"),
-                "must not exceed max_backoff".into(),
-            ));
-        }
+        check_backoff(&key, queue.min_backoff, queue.max_backoff)?;
+    }
+    Ok(())
+}
+
+fn check_backoff(
+    key: &impl Fn(&str) -> String,
+    min: HumanDuration,
+    max: HumanDuration,
+) -> Result<(), (String, String)> {
+    if min > max {
+        return Err((
+            key("queue_config.min_backoff"),
+            "must not exceed max_backoff".into(),
+        ));
     }
     Ok(())
 }

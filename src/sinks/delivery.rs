@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
 use super::queue::{Weighed, WindowQueue};
+use crate::config::{PushQueue, QueueConfig};
 use crate::store::WindowSnapshot;
 use crate::telemetry::{SinkDropReason, SinkFailure, SinkStats, unix_seconds};
 
@@ -99,6 +100,30 @@ pub struct DeliverySettings {
     pub min_backoff: Duration,
     /// Longest wait between retries.
     pub max_backoff: Duration,
+}
+
+impl From<&PushQueue> for DeliverySettings {
+    fn from(queue: &PushQueue) -> Self {
+        DeliverySettings {
+            capacity: queue.capacity,
+            per_send: queue.max_samples_per_send,
+            in_flight: queue.max_shards.resolve(),
+            min_backoff: queue.min_backoff.get(),
+            max_backoff: queue.max_backoff.get(),
+        }
+    }
+}
+
+impl From<&QueueConfig> for DeliverySettings {
+    fn from(queue: &QueueConfig) -> Self {
+        DeliverySettings {
+            capacity: queue.capacity,
+            per_send: queue.max_samples_per_send,
+            in_flight: queue.max_shards.resolve(),
+            min_backoff: queue.min_backoff.get(),
+            max_backoff: queue.max_backoff.get(),
+        }
+    }
 }
 
 /// Sends every window `windows` brings through `encoder` and `transport`

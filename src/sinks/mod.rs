@@ -9,13 +9,16 @@
 //! of counters. Shutdown gives the sinks a deadline to send the last window
 //! and what is queued; anything left then is counted.
 //!
-//! Sinks: Prometheus remote write ([`remote_write`]).
+//! Sinks: Prometheus remote write ([`remote_write`]), Graphite plaintext
+//! ([`graphite`]).
 
 pub mod backoff;
 pub mod delivery;
+pub mod graphite;
 pub mod queue;
 pub mod remote_write;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,10 +26,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, WindowSnapshot};
 use crate::telemetry::Telemetry;
 
+pub use graphite::GraphiteSink;
 pub use remote_write::{ClientError, RemoteWriteSink, SHUTDOWN_GRACE};
+
+/// The windows a sink receives, and when it must stop.
+type SinkInputs = (
+    mpsc::UnboundedReceiver<Arc<WindowSnapshot>>,
+    watch::Receiver<Option<Instant>>,
+);
 
 /// Why the sinks could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +53,7 @@ pub enum SinkError {
 pub struct Sinks {
     threads: Vec<JoinHandle<()>>,
     stop: watch::Sender<Option<Instant>>,
+    stopped: watch::Receiver<Option<Instant>>,
 }
 
 impl Sinks {
@@ -56,6 +67,7 @@ impl Sinks {
         let mut sinks = Sinks {
             threads: Vec::new(),
             stop,
+            stopped,
         };
         for remote_write in &config.remote_write {
             let name = remote_write.sink_name();
@@ -66,24 +78,44 @@ impl Sinks {
                 telemetry.clone(),
                 stats,
             )?;
-            let (windows, received) = mpsc::unbounded_channel();
-            let stopped = stopped.clone();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(SinkError::Thread)?;
-            let thread = std::thread::Builder::new()
-                .name(format!("tallyd-sink-{}", sinks.threads.len()))
-                .spawn(move || runtime.block_on(sink.run(received, stopped)))
-                .map_err(SinkError::Thread)?;
-            sinks.threads.push(thread);
-            store.subscribe(Box::new(move |window| {
-                // A sink that ended (at shutdown) takes no more windows.
-                let _ = windows.send(window.clone());
-            }));
+            sinks.spawn(store, |(windows, stop)| sink.run(windows, stop))?;
             tracing::info!(sink = %name, url = remote_write.url.as_str(), "remote_write sink started");
         }
+        for graphite in &config.graphite {
+            let name = graphite.sink_name();
+            let stats = telemetry.sinks.register(name.clone());
+            let sink = GraphiteSink::new(graphite, telemetry.clone(), stats);
+            sinks.spawn(store, |(windows, stop)| sink.run(windows, stop))?;
+            tracing::info!(sink = %name, address = graphite.address.as_str(), "graphite sink started");
+        }
         Ok(sinks)
+    }
+
+    /// Runs one sink on its own thread and runtime, fed `store`'s windows.
+    fn spawn<F>(
+        &mut self,
+        store: &Store,
+        run: impl FnOnce(SinkInputs) -> F + Send + 'static,
+    ) -> Result<(), SinkError>
+    where
+        F: Future<Output = ()>,
+    {
+        let (windows, received) = mpsc::unbounded_channel();
+        let stopped = self.stopped.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(SinkError::Thread)?;
+        let thread = std::thread::Builder::new()
+            .name(format!("tallyd-sink-{}", self.threads.len()))
+            .spawn(move || runtime.block_on(run((received, stopped))))
+            .map_err(SinkError::Thread)?;
+        self.threads.push(thread);
+        store.subscribe(Box::new(move |window| {
+            // A sink that ended (at shutdown) takes no more windows.
+            let _ = windows.send(window.clone());
+        }));
+        Ok(())
     }
 
     /// Lets every sink send what it holds for up to `grace`, then waits for

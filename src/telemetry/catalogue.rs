@@ -272,7 +272,7 @@ pub static SINK_HISTOGRAMS_SENT: Family = counter(
 pub static SINK_SAMPLES_DROPPED: Family = counter(
     "tallyd_sink_samples_dropped",
     SINK_REASON,
-    "Samples (and histograms) the sink gave up: queue_full (oldest dropped past queue_config.capacity), rejected (refused by the receiver for good), shutdown (still queued at the shutdown deadline).",
+    "Samples (and histograms) the sink gave up: queue_full (oldest dropped past queue_config.capacity), rejected (refused by the receiver for good), shutdown (still queued at the shutdown deadline), name_conflict (a series sharing its Graphite path with another).",
 );
 /// Requests that failed.
 pub static SINK_REQUESTS_FAILED: Family = counter(

@@ -17,14 +17,18 @@ pub enum SinkDropReason {
     Rejected,
     /// Still queued when the shutdown deadline passed.
     Shutdown,
+    /// Shares its name with another series where the target cannot tell them
+    /// apart (Graphite without tags): only the first is sent.
+    NameConflict,
 }
 
 impl SinkDropReason {
     /// Every reason, in the order they are reported.
-    pub const ALL: [SinkDropReason; 3] = [
+    pub const ALL: [SinkDropReason; 4] = [
         SinkDropReason::QueueFull,
         SinkDropReason::Rejected,
         SinkDropReason::Shutdown,
+        SinkDropReason::NameConflict,
     ];
 
     /// The `reason` label value.
@@ -33,6 +37,7 @@ impl SinkDropReason {
             SinkDropReason::QueueFull => "queue_full",
             SinkDropReason::Rejected => "rejected",
             SinkDropReason::Shutdown => "shutdown",
+            SinkDropReason::NameConflict => "name_conflict",
         }
     }
 }

@@ -1,7 +1,7 @@
 """Servers nobody here wrote, started on free loopback ports for the tests:
 Debian's Prometheus (scraper and remote-write receiver, optionally behind TLS
-with client certificates and basic auth) and VictoriaMetrics; and the
-certificates such a server and its clients need, made with openssl."""
+with client certificates and basic auth), VictoriaMetrics and carbon-cache;
+and the certificates such a server and its clients need, made with openssl."""
 
 import base64
 import json
@@ -183,6 +183,82 @@ class VictoriaMetrics(Server):
         # Make what was written searchable first.
         self.open("/internal/force_flush").close()
         return super().query(promql, at)
+
+
+class Carbon:
+    """Debian's carbon-cache on a free loopback port (plaintext protocol),
+    storing one point per second for a day in its own whisper folder, read
+    back by carbon_read.py with carbon's and whisper's own code."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp()
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.whisper_dir = os.path.join(self.dir, "whisper")
+        with open(os.path.join(self.dir, "carbon.conf"), "w") as conf:
+            conf.write(
+                "[cache]\n"
+                f"STORAGE_DIR = {self.dir}\n"
+                f"LOCAL_DATA_DIR = {self.whisper_dir}\n"
+                f"WHISPER_DIR = {self.whisper_dir}\n"
+                f"LOG_DIR = {self.dir}\n"
+                f"PID_DIR = {self.dir}\n"
+                "USER =\n"
+                # Tags are stored either way; this only turns off updates of
+                # graphite-web's tag database, which is not running.
+                "ENABLE_TAGS = False\n"
+                "MAX_CACHE_SIZE = inf\n"
+                "MAX_UPDATES_PER_SECOND = inf\n"
+                "MAX_CREATES_PER_MINUTE = inf\n"
+                "LINE_RECEIVER_INTERFACE = 127.0.0.1\n"
+                f"LINE_RECEIVER_PORT = {self.port}\n"
+                "ENABLE_UDP_LISTENER = False\n"
+                "PICKLE_RECEIVER_INTERFACE = 127.0.0.1\n"
+                f"PICKLE_RECEIVER_PORT = {free_port()}\n"
+                "CACHE_QUERY_INTERFACE = 127.0.0.1\n"
+                f"CACHE_QUERY_PORT = {free_port()}\n"
+                "LOG_UPDATES = False\n"
+            )
+        with open(os.path.join(self.dir, "storage-schemas.conf"), "w") as conf:
+            conf.write("[everything]\npattern = .*\nretentions = 1s:1d\n")
+        self.log = open(os.path.join(self.dir, "carbon.log"), "w")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["carbon-cache", f"--config={self.dir}/carbon.conf", "--nodaemon", "start"],
+            stdout=self.log,
+            stderr=self.log,
+        )
+        wait_for(self.ready, "carbon-cache to listen")
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("carbon-cache exited")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(DEADLINE_S)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def read(self, names, since, until):
+        """{name: None or {"path": ..., "points": {ts: value}}}, as stored."""
+        request = {"dir": self.whisper_dir, "names": list(names), "from": since, "until": until}
+        reader = os.path.join(os.path.dirname(__file__), "carbon_read.py")
+        done = subprocess.run(
+            ["/usr/bin/python3", reader],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
 
 
 def openssl(*args, cwd):

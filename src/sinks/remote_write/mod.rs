@@ -145,13 +145,7 @@ impl RemoteWriteSink {
                 retry_on_http_429: queue.retry_on_http_429,
                 name: stats.name.clone(),
             },
-            settings: DeliverySettings {
-                capacity: queue.capacity,
-                per_send: queue.max_samples_per_send,
-                in_flight: queue.max_shards.resolve(),
-                min_backoff: queue.min_backoff.get(),
-                max_backoff: queue.max_backoff.get(),
-            },
+            settings: DeliverySettings::from(queue),
             stats,
             encoder: Points {
                 external: external
