@@ -262,6 +262,7 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
         ),
         key("remote_write", old.remote_write != new.remote_write, false),
         key("graphite", old.graphite != new.graphite, false),
+        key("otlp_export", old.otlp_export != new.otlp_export, false),
         key(
             "aggregation.tag_styles",
             old.aggregation.tag_styles != new.aggregation.tag_styles,

@@ -8,6 +8,7 @@
 mod graphite;
 mod load;
 mod model;
+mod otlp_export;
 mod sinks;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,9 @@ pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
     LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Window,
+};
+pub use otlp_export::{
+    OtlpCompression, OtlpExport, OtlpProtocol, OtlpTemporality, ResourceAttributes,
 };
 pub use sinks::{
     Authorization, BasicAuth, ExpandError, ExternalLabels, ProtobufMessage, PushQueue, QueueConfig,

@@ -19,6 +19,7 @@ use super::values::{
 };
 
 use super::graphite::Graphite;
+use super::otlp_export::OtlpExport;
 use super::sinks::{ExternalLabels, RemoteWrite};
 use crate::kernels::KernelChoice;
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub remote_write: Vec<RemoteWrite>,
     /// Graphite (carbon plaintext) targets, each pushed every window.
     pub graphite: Vec<Graphite>,
+    /// OTLP targets (collectors, vendors), each pushed every window.
+    pub otlp_export: Vec<OtlpExport>,
 }
 
 /// `mapping`: statsd_exporter's mapping file.

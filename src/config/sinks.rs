@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::model::Config;
+use super::otlp_export::OtlpProtocol;
 use super::values::{HumanDuration, ThreadCount};
 
 /// One `remote_write` target.
@@ -393,6 +394,36 @@ pub fn check_sinks(config: &Config) -> Result<(), (String, String)> {
             ));
         }
     }
+    for (i, sink) in config.otlp_export.iter().enumerate() {
+        let key = |k: &str| format!("otlp_export[{i}].{k}");
+        unique(key("name"), sink.sink_name())?;
+        check_backoff(
+            &key,
+            sink.queue_config.min_backoff,
+            sink.queue_config.max_backoff,
+        )?;
+        if let Some(tls) = &sink.tls {
+            check_tls(&key("tls"), tls, &sink.endpoint)?;
+        }
+        let reserved: &[&str] = match sink.protocol {
+            OtlpProtocol::Grpc => &[
+                "content-type",
+                "te",
+                "user-agent",
+                "grpc-encoding",
+                "grpc-accept-encoding",
+                "grpc-timeout",
+            ],
+            OtlpProtocol::HttpProtobuf => &[
+                "content-type",
+                "content-encoding",
+                "content-length",
+                "host",
+                "user-agent",
+            ],
+        };
+        check_headers(&key("headers"), &sink.headers, reserved)?;
+    }
     for (i, sink) in config.remote_write.iter().enumerate() {
         let key = |k: &str| format!("remote_write[{i}].{k}");
         if sink.send_native_histograms && !config.aggregation.native_histograms.enabled {
@@ -426,26 +457,37 @@ pub fn check_sinks(config: &Config) -> Result<(), (String, String)> {
             ));
         }
         if let Some(tls) = &sink.tls_config {
-            if !sink.url.is_https() {
-                return Err((key("tls_config"), "applies to an https:// url only".into()));
-            }
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
-                return Err((
-                    key("tls_config"),
-                    "cert_file and key_file go together".into(),
-                ));
-            }
+            check_tls(&key("tls_config"), tls, &sink.url)?;
         }
-        for header in sink.headers.keys() {
-            if RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
-                return Err((
-                    key("headers"),
-                    format!("{header} is set by the sink itself and cannot be replaced"),
-                ));
-            }
-        }
+        check_headers(&key("headers"), &sink.headers, RESERVED_HEADERS)?;
         let queue = &sink.queue_config;
         check_backoff(&key, queue.min_backoff, queue.max_backoff)?;
+    }
+    Ok(())
+}
+
+fn check_tls(key: &str, tls: &TlsConfig, url: &SinkUrl) -> Result<(), (String, String)> {
+    if !url.is_https() {
+        return Err((key.into(), "applies to an https:// url only".into()));
+    }
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        return Err((key.into(), "cert_file and key_file go together".into()));
+    }
+    Ok(())
+}
+
+fn check_headers(
+    key: &str,
+    headers: &BTreeMap<String, String>,
+    reserved: &[&str],
+) -> Result<(), (String, String)> {
+    for header in headers.keys() {
+        if reserved.contains(&header.to_ascii_lowercase().as_str()) {
+            return Err((
+                key.into(),
+                format!("{header} is set by the sink itself and cannot be replaced"),
+            ));
+        }
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! How long a sink waits before sending a failed request again: doubling from
 //! `min_backoff` to `max_backoff`, or what the receiver asked for in
-//! `Retry-After`.
+//! `Retry-After` (read here, in seconds or as an HTTP date).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The waits of one request's retries.
 #[derive(Debug, Clone)]
@@ -27,6 +27,17 @@ impl Backoff {
         self.next = (self.next * 2).min(self.max);
         retry_after.unwrap_or(doubling)
     }
+}
+
+/// A `Retry-After` value as a wait from `now`: seconds, or an HTTP date (a
+/// date already past is no wait).
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]

@@ -66,6 +66,14 @@ pub enum Answer {
         /// How long the target asked to wait.
         after: Option<Duration>,
     },
+    /// The target took all but `rejected` items, refusing those for good
+    /// (an OTLP partial success): they are counted `rejected`.
+    Partly {
+        /// Items refused.
+        rejected: usize,
+        /// What the target said.
+        message: String,
+    },
     /// Refused for good: dropped and counted, never retried.
     Refused {
         /// Why it failed.
@@ -263,6 +271,19 @@ async fn send_until_done<T: Transport>(
                 if shared.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(sink = %stats.name, kind = T::KIND, "sink target accepts samples again");
                 }
+                return chunk.len();
+            }
+            Answer::Partly { rejected, message } => {
+                let rejected = rejected.min(chunk.len()) as u64;
+                // The target does not say which: samples are counted first.
+                let rejected_samples = rejected.min(samples);
+                stats.samples_sent.add(samples - rejected_samples);
+                stats
+                    .histograms_sent
+                    .add(histograms - (rejected - rejected_samples));
+                stats.dropped(SinkDropReason::Rejected).add(rejected);
+                stats.last_success_seconds.set(unix_seconds());
+                tracing::warn!(sink = %stats.name, kind = T::KIND, rejected, answer = message, "sink target refused some samples; dropped");
                 return chunk.len();
             }
             Answer::Resend => {}

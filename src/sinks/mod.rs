@@ -10,11 +10,13 @@
 //! and what is queued; anything left then is counted.
 //!
 //! Sinks: Prometheus remote write ([`remote_write`]), Graphite plaintext
-//! ([`graphite`]).
+//! ([`graphite`]), OTLP ([`otlp`]).
 
 pub mod backoff;
+pub mod connect;
 pub mod delivery;
 pub mod graphite;
+pub mod otlp;
 pub mod queue;
 pub mod remote_write;
 
@@ -29,8 +31,10 @@ use crate::config::Config;
 use crate::store::{Store, WindowSnapshot};
 use crate::telemetry::Telemetry;
 
+pub use connect::ClientError;
 pub use graphite::GraphiteSink;
-pub use remote_write::{ClientError, RemoteWriteSink, SHUTDOWN_GRACE};
+pub use otlp::OtlpSink;
+pub use remote_write::{RemoteWriteSink, SHUTDOWN_GRACE};
 
 /// The windows a sink receives, and when it must stop.
 type SinkInputs = (
@@ -41,9 +45,9 @@ type SinkInputs = (
 /// Why the sinks could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// A remote-write target could not be set up.
+    /// A target could not be set up.
     #[error(transparent)]
-    RemoteWrite(#[from] ClientError),
+    Client(#[from] ClientError),
     /// A sink thread could not be started.
     #[error("cannot start a sink thread: {0}")]
     Thread(std::io::Error),
@@ -87,6 +91,13 @@ impl Sinks {
             let sink = GraphiteSink::new(graphite, telemetry.clone(), stats);
             sinks.spawn(store, |(windows, stop)| sink.run(windows, stop))?;
             tracing::info!(sink = %name, address = graphite.address.as_str(), "graphite sink started");
+        }
+        for otlp in &config.otlp_export {
+            let name = otlp.sink_name();
+            let stats = telemetry.sinks.register(name.clone());
+            let sink = OtlpSink::new(otlp, stats)?;
+            sinks.spawn(store, |(windows, stop)| sink.run(windows, stop))?;
+            tracing::info!(sink = %name, endpoint = otlp.endpoint.as_str(), "otlp_export sink started");
         }
         Ok(sinks)
     }

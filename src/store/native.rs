@@ -182,6 +182,34 @@ impl NativeHistogram {
         self.fit(max_buckets);
     }
 
+    /// What was added to this histogram since it was `earlier` (the same
+    /// series' histogram at an earlier window): bucket by bucket, at the lower
+    /// of the two schemas. `None` when `earlier` cannot be an earlier state of
+    /// this one (another zero threshold, or more samples than now: a reset).
+    pub fn since(&self, earlier: &NativeHistogram) -> Option<NativeHistogram> {
+        if earlier.zero_threshold != self.zero_threshold || earlier.count > self.count {
+            return None;
+        }
+        let negated = NativeHistogram {
+            zero_count: -earlier.zero_count,
+            count: -earlier.count,
+            sum: -earlier.sum,
+            positive: earlier.positive.iter().map(|&(k, c)| (k, -c)).collect(),
+            negative: earlier.negative.iter().map(|&(k, c)| (k, -c)).collect(),
+            ..earlier.clone()
+        };
+        let mut added = self.clone();
+        added.merge(&negated, usize::MAX);
+        // What is left of a bucket nothing was added to is rounding noise.
+        let tiny = |c: f64| c.abs() < 1e-9;
+        added.positive.retain(|&(_, c)| !tiny(c));
+        added.negative.retain(|&(_, c)| !tiny(c));
+        if tiny(added.zero_count) {
+            added.zero_count = 0.0;
+        }
+        Some(added)
+    }
+
     /// An estimate of quantile `q` (in `[0, 1]`): the bucket where the
     /// cumulative count reaches `q * count`, interpolated linearly inside it
     /// (as Prometheus' `histogram_quantile`), then kept within `[min, max]`,
@@ -424,6 +452,26 @@ mod tests {
         let mut mixed = NativeHistogram::new(1, 0.0);
         add(&mut mixed, &values, 3, 1.0);
         assert_eq!(mixed.positive, direct.positive);
+    }
+
+    #[test]
+    fn what_was_added_since_an_earlier_state_is_exact_across_a_lowered_schema() {
+        let mut h = NativeHistogram::new(3, 0.0);
+        add(&mut h, &[1.0, 2.0, -1.0, 0.0], 3, 1.0);
+        let earlier = h.clone();
+        add(&mut h, &[2.0, 3.0, 0.0], 3, 1.0);
+        let added = h.since(&earlier).unwrap();
+        assert_eq!(added.positive, [(8, 1.0), (13, 1.0)]);
+        assert!(added.negative.is_empty());
+        assert_eq!((added.zero_count, added.count, added.sum), (1.0, 3.0, 5.0));
+        // Lowered since: the earlier state is lowered too.
+        h.fit(2);
+        let added = h.since(&earlier).unwrap();
+        assert_eq!(added.schema, h.schema);
+        assert_eq!(added.count, 3.0);
+        assert_eq!(added.positive.iter().map(|&(_, c)| c).sum::<f64>(), 2.0);
+        // A reset (fewer samples than before) is no earlier state.
+        assert!(earlier.since(&h).is_none());
     }
 
     #[test]

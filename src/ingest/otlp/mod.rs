@@ -56,9 +56,12 @@ impl OtlpService {
         }
     }
 
-    /// The tonic service, accepting messages up to `max_message_bytes`.
+    /// The tonic service, accepting messages up to `max_message_bytes`
+    /// (after decompression), gzip-compressed or not, as OTLP exporters send.
     pub fn into_server(self, max_message_bytes: usize) -> MetricsServiceServer<Self> {
-        MetricsServiceServer::new(self).max_decoding_message_size(max_message_bytes)
+        MetricsServiceServer::new(self)
+            .max_decoding_message_size(max_message_bytes)
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
     }
 }
 

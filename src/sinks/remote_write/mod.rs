@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-pub use client::ClientError;
 pub use encode::{Point, STALE_NAN, compress, encode_v1, encode_v2};
 
 use self::client::{Client, Outcome, Protocol};
 use self::encode::PointWriter;
+use super::connect::ClientError;
 
 use self::proto::Label;
 use super::delivery::{Answer, DeliverySettings, Encoder, Item, Transport, deliver};
