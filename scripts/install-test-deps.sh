@@ -53,6 +53,6 @@ if ! command -v systemd-analyze >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd
 fi
 
-if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, kubernetes, bcrypt, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
+if ! python3 -c 'import datadog, statsd, prometheus_client, grpc_tools, kubernetes, bcrypt, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc' 2>/dev/null; then
     python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
 fi

@@ -11,8 +11,9 @@
 //!   count and sum, and min and max for a delta.
 //!
 //! OTLP counts are integers: a count that sample rates made fractional is
-//! rounded. A cumulative point starts when its series first appeared to the
-//! sink; a delta point spans its window. Deltas of buckets are the cumulative
+//! rounded. A cumulative point starts at the start of the window its series
+//! first appeared in (or when the sink started, if later); a delta point spans
+//! its window. Deltas of buckets are the cumulative
 //! buckets less those of the window before, kept per series.
 //!
 //! Each point is encoded with prost when its window closes and kept as bytes,
@@ -39,6 +40,7 @@ use crate::series::SeriesMeta;
 use crate::sinks::delivery::{Encoder, Item};
 use crate::sinks::queue::Weighed;
 use crate::store::{NativeHistogram, Rollup, SamplesRollup, SeriesRollup, WindowSnapshot};
+use crate::telemetry::unix_seconds;
 
 /// Which `Metric.data` a point belongs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,14 +113,23 @@ pub struct Points {
     pub temporality: OtlpTemporality,
     /// By the address of each live series' `SeriesMeta`.
     state: RefCell<HashMap<usize, SeriesState>>,
+    /// When the sink started, in unix nanoseconds: no series counted
+    /// anything before.
+    started_unix_nanos: u64,
 }
 
 impl Points {
     /// An encoder with no series seen yet.
     pub fn new(temporality: OtlpTemporality) -> Self {
+        Self::started_at(temporality, (unix_seconds() * 1e9) as u64)
+    }
+
+    /// An encoder for a sink that started at `started_unix_nanos`.
+    pub fn started_at(temporality: OtlpTemporality, started_unix_nanos: u64) -> Self {
         Points {
             temporality,
             state: RefCell::new(HashMap::new()),
+            started_unix_nanos,
         }
     }
 }
@@ -139,7 +150,13 @@ impl Encoder for Points {
         for series in &window.series {
             let key = Arc::as_ptr(&series.meta) as usize;
             let before = state.remove(&key);
-            let first = before.as_ref().map_or(start, |s| s.start_unix_nanos);
+            // A new series began in this window, and not before the sink
+            // started: a receiver may count a cumulative stream's first point
+            // in full only when it began after the receiver did.
+            let first = before.as_ref().map_or_else(
+                || start.max(self.started_unix_nanos).min(end),
+                |s| s.start_unix_nanos,
+            );
             let at = Span {
                 attributes: attributes(&series.meta),
                 start: if delta { start } else { first },
@@ -568,7 +585,7 @@ mod tests {
                 samples(4.0, None, Some(native(vec![(1, 3.0), (4, 36.0)], 1.0))),
             ),
         ];
-        let encoder = Points::new(OtlpTemporality::Cumulative);
+        let encoder = Points::started_at(OtlpTemporality::Cumulative, 0);
         let points = encoder.encode(&window(1000, &series), None);
         assert_eq!(points.len(), 7);
         let request = decode(&points, OtlpTemporality::Cumulative);
@@ -645,6 +662,16 @@ mod tests {
         assert_eq!(positive.offset, 0);
         assert_eq!(positive.bucket_counts, [3, 0, 0, 36]);
         assert!(points[6].is_histogram() && !points[5].is_histogram());
+        // A series new to a sink that started within its window starts then.
+        let started = 995 * 1_000_000_000;
+        let encoder = Points::started_at(OtlpTemporality::Cumulative, started);
+        let points = encoder.encode(&window(1000, &series), None);
+        let request = decode(&points, OtlpTemporality::Cumulative);
+        let Some(Data::Sum(sum)) = &request.resource_metrics[0].scope_metrics[0].metrics[0].data
+        else {
+            panic!()
+        };
+        assert_eq!(sum.data_points[0].start_time_unix_nano, started);
     }
 
     #[test]
@@ -652,7 +679,7 @@ mod tests {
         let hits = meta(MetricType::Counter, "hits", "");
         let sizes = meta(MetricType::Histogram, "sizes", "");
         let bytes = meta(MetricType::Distribution, "bytes", "");
-        let encoder = Points::new(OtlpTemporality::Delta);
+        let encoder = Points::started_at(OtlpTemporality::Delta, 0);
         let first = [
             (
                 hits.clone(),
