@@ -8,8 +8,8 @@
 # for one line per datagram, TALLYD_CPU / LOADGEN_CPU (default 0 / 1),
 # UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core), and
 # EXTRA_CONFIG: YAML appended to tallyd's config (for example
-# 'aggregation: { native_histograms: { enabled: true } }'; benches/e2e-remote-write.sh
-# adds a remote_write sink this way).
+# 'aggregation: { native_histograms: { enabled: true } }'; benches/e2e-sinks.sh
+# adds a sink this way).
 #
 # For each series count it prints one JSON object: lines sent, lines tallyd
 # aggregated, accepted lines/s, loss (sent minus aggregated, over sent, with the

@@ -6,6 +6,9 @@
   both temporalities, with native histograms as exponential histograms. The
   receivers answer as a collector under load would (UNAVAILABLE, 503 with
   Retry-After, a partial success) and tallyd's counters must say so.
+- TLS: a gRPC receiver demanding client certificates takes the sink that
+  has one; the sink without one counts connection failures, keeps its data
+  queued and drops nothing as rejected.
 - Two tiers: a host tallyd exporting to an aggregator tallyd's OTLP ingest
   gives the aggregator the same rollups as sending to a tallyd directly.
 
@@ -16,17 +19,23 @@ import contextlib
 import gzip
 import http.server
 import json
+import os
+import shutil
+import tempfile
 import threading
 import unittest
 from concurrent import futures
 
-import grpc
+# The receivers' TLS handshake failures are expected; keep grpc's C core quiet.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+import grpc  # noqa: E402
 from datadog.dogstatsd import DogStatsd
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2 as service,
     metrics_service_pb2_grpc as service_grpc,
 )
 
+from receivers import Certificates
 from test_clients import Daemon, value
 
 NATIVE = "aggregation: { native_histograms: { enabled: true } }\n"
@@ -267,6 +276,51 @@ class CollectorTests(unittest.TestCase):
         self.assertGreaterEqual(http_sink["tallyd_sink_requests_failed_total"]["server_error"], 1)
         self.assertEqual(sum(http_sink["tallyd_sink_samples_dropped_total"].values()), 0)
         self.assertGreater(http_sink["tallyd_sink_histograms_sent_total"][""], 0)
+
+
+class TlsTests(unittest.TestCase):
+    def test_a_collector_requiring_client_certificates_takes_only_the_sink_with_one(self):
+        dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, dir, True)
+        certs = Certificates(dir)
+        read = lambda name: open(certs.path(name), "rb").read()
+        received = Received()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        service_grpc.add_MetricsServiceServicer_to_server(ScriptedCollector(received), server)
+        credentials = grpc.ssl_server_credentials(
+            [(read("server.key"), read("server.crt"))],
+            root_certificates=read("ca.crt"),
+            require_client_auth=True,
+        )
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+        server.start()
+        self.addCleanup(server.stop, None)
+        tls = f"ca_file: {certs.path('ca.crt')}, server_name: localhost"
+        client = f"cert_file: {certs.path('client.crt')}, key_file: {certs.path('client.key')}"
+        daemon = Daemon(
+            "otlp_export:\n"
+            f"  - {{ endpoint: 'https://127.0.0.1:{port}', name: good, headers: {{ x-sink: good }},"
+            f" tls: {{ {tls}, {client} }} }}\n"
+            f"  - {{ endpoint: 'https://127.0.0.1:{port}', name: nocert, headers: {{ x-sink: nocert }},"
+            f" tls: {{ {tls} }}, queue_config: {{ max_backoff: 200ms }} }}\n"
+        )
+        try:
+            send_traffic(daemon)
+            daemon.wait_for(
+                lambda: any(k[0] == "tt.latency" for k in received.points.get("good", {}))
+                and sink_counters(daemon, "nocert")
+                .get("tallyd_sink_requests_failed_total", {})
+                .get("connection", 0)
+                >= 2,
+                "the good sink's points and the other's failed handshakes",
+            )
+            self.assertNotIn("nocert", received.points)
+            nocert = sink_counters(daemon, "nocert")
+            self.assertEqual(sum(nocert["tallyd_sink_samples_dropped_total"].values()), 0)
+            self.assertGreater(nocert["tallyd_sink_queue_samples"][""], 0)
+            self.assertEqual(sink_counters(daemon, "good")["tallyd_sink_retries_total"][""], 0)
+        finally:
+            self.assertEqual(daemon.stop(), 0)
 
 
 class TwoTierTests(unittest.TestCase):

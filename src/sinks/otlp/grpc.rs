@@ -6,7 +6,10 @@
 //! `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `UNAVAILABLE` and
 //! `DATA_LOSS` are retried, `RESOURCE_EXHAUSTED` only when the server sent
 //! `RetryInfo` (whose delay replaces the backoff); every other code is a
-//! refusal.
+//! refusal. A status the transport made up (a reset connection, a TLS alert
+//! such as a collector asking for a client certificate it did not get) is a
+//! connection failure and retried, whatever code tonic gave it: the server
+//! never answered.
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::{Code, Status, TimeoutExpired};
 
 use super::Reply;
 use crate::config::{OtlpCompression, OtlpExport};
@@ -110,6 +113,14 @@ fn judge(status: &Status) -> Reply {
         failure,
         after: None,
     };
+    if let Some(cause) = std::error::Error::source(status) {
+        // Statuses decoded from a server's answer carry no source.
+        return retry(if timed_out(cause) {
+            SinkFailure::Timeout
+        } else {
+            SinkFailure::Connection
+        });
+    }
     match status.code() {
         Code::DeadlineExceeded => retry(SinkFailure::Timeout),
         Code::Unavailable => retry(SinkFailure::Connection),
@@ -130,6 +141,19 @@ fn judge(status: &Status) -> Reply {
             failure: SinkFailure::ClientError,
             message: format!("{code:?}: {}", status.message()),
         },
+    }
+}
+
+/// Whether a transport error was tonic's request timeout.
+fn timed_out(mut cause: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if cause.is::<TimeoutExpired>() {
+            return true;
+        }
+        match cause.source() {
+            Some(next) => cause = next,
+            None => return false,
+        }
     }
 }
 
@@ -252,6 +276,24 @@ mod tests {
             judge(&Status::unavailable("down")),
             Reply::Retry {
                 failure: SinkFailure::Connection,
+                ..
+            }
+        ));
+        let reset = Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        )));
+        assert!(matches!(
+            judge(&reset),
+            Reply::Retry {
+                failure: SinkFailure::Connection,
+                ..
+            }
+        ));
+        assert!(matches!(
+            judge(&Status::from_error(Box::new(TimeoutExpired(())))),
+            Reply::Retry {
+                failure: SinkFailure::Timeout,
                 ..
             }
         ));

@@ -1,19 +1,26 @@
-//! The remote-write sink's work per window at 100,000 series: turning the
-//! closed window into samples (the `/metrics` view with external labels), then
-//! encoding them as requests of `max_samples_per_send` (2,000) and compressing
-//! each with snappy, in both protocols.
+//! Each push sink's work per window at 100,000 series, on its own thread:
+//! - remote write: turning the closed window into samples (the `/metrics`
+//!   view with external labels), then encoding them as requests of
+//!   `max_samples_per_send` (2,000) and compressing each with snappy, in both
+//!   protocols;
+//! - Graphite: the window as carbon plaintext lines (Etsy StatsD's names,
+//!   Graphite tags);
+//! - OTLP: the window as encoded data points (cumulative), then requests of
+//!   5,000 points (before gzip).
 //!
-//! Run: `cargo bench --bench remote_write`. The window holds 40,000 counters,
+//! Run: `cargo bench --bench sinks`. The window holds 40,000 counters,
 //! 30,000 gauges and 30,000 timers of 10 samples (each timer is p50, p90, p99,
 //! `_sum` and `_count`): about 220,000 samples, two labels each plus `host`.
 //! Building the window is set-up, not measured. Before measuring, it prints
 //! the bytes per sample before and after snappy and checks that the 1.0
-//! bodies decode to every sample. Under `cargo test` it runs once at 1,000
+//! bodies and the OTLP requests decode to every sample. Under `cargo test` it runs once at 1,000
 //! series, as a check. It allocates with jemalloc, as the daemon does.
 
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tallyd::codec::{Decoder, Message as Line};
 use tallyd::config::{Config, parse};
@@ -22,9 +29,11 @@ use tallyd::series::KeyHasher;
 use tallyd::shard::{
     Batch, Completion, FlushScratch, NativeBook, ShardSettings, ShardState, WindowSamples,
 };
-use tallyd::sinks::RemoteWriteSink;
+use tallyd::sinks::delivery::Encoder;
+use tallyd::sinks::otlp::{Points, RequestHead};
 use tallyd::sinks::remote_write::proto::WriteRequest;
 use tallyd::sinks::remote_write::{Point, compress, encode_v1, encode_v2};
+use tallyd::sinks::{GraphiteSink, RemoteWriteSink};
 use tallyd::store::{Store, WindowBounds, WindowSnapshot};
 use tallyd::telemetry::Telemetry;
 
@@ -46,6 +55,10 @@ const CONFIG: &str = "
 external_labels: { host: node-a }
 remote_write:
   - url: http://127.0.0.1:9/api/v1/write
+graphite:
+  - address: 127.0.0.1:9
+otlp_export:
+  - endpoint: http://127.0.0.1:10
 ";
 
 /// A closed window of `series` series: 40% counters, 30% gauges, 30% timers.
@@ -172,6 +185,84 @@ fn bench_remote_write(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_graphite(c: &mut Criterion) {
+    let series = series_count();
+    let config: Config = parse(CONFIG, "bench.yaml").expect("valid config");
+    let window = window(&config, series);
+    let telemetry = Arc::new(Telemetry::new(1));
+    let stats = telemetry.sinks.register("graphite".to_owned());
+    let sink = GraphiteSink::new(&config.graphite[0], telemetry, stats);
+    let lines = sink.lines(&window);
+    // Two per counter, one per gauge, 7 + 3 quantiles per timer.
+    let user = lines
+        .iter()
+        .filter(|l| !l.0.starts_with("stats.tallyd."))
+        .count();
+    assert_eq!(
+        user,
+        series * 4 / 10 * 2 + series * 3 / 10 + series * 3 / 10 * 10
+    );
+    let bytes: usize = lines.iter().map(|l| l.0.len()).sum();
+    eprintln!(
+        "graphite: {series} series, {} lines, {:.1} bytes/line",
+        lines.len(),
+        bytes as f64 / lines.len() as f64
+    );
+    let mut group = c.benchmark_group("graphite");
+    group.throughput(Throughput::Elements(series as u64));
+    group.bench_function(BenchmarkId::new("lines", series), |b| {
+        b.iter(|| sink.lines(&window).len())
+    });
+    group.finish();
+}
+
+fn bench_otlp(c: &mut Criterion) {
+    const OTLP_PER_SEND: usize = 5_000;
+    let series = series_count();
+    let config: Config = parse(CONFIG, "bench.yaml").expect("valid config");
+    let window = window(&config, series);
+    let otlp = &config.otlp_export[0];
+    let encoder = Points::new(otlp.temporality);
+    let head = RequestHead::new(otlp.resource_attributes.iter(), otlp.temporality);
+    let points = encoder.encode(&window, None);
+    assert_eq!(points.len(), series);
+    let (mut decoded, mut raw) = (0, 0);
+    for chunk in points.chunks(OTLP_PER_SEND) {
+        let body = head.request(chunk);
+        raw += body.len();
+        let request = ExportMetricsServiceRequest::decode(&body[..]).expect("an OTLP request");
+        for metric in &request.resource_metrics[0].scope_metrics[0].metrics {
+            decoded += match &metric.data {
+                Some(Data::Sum(d)) => d.data_points.len(),
+                Some(Data::Gauge(d)) => d.data_points.len(),
+                Some(Data::Histogram(d)) => d.data_points.len(),
+                Some(Data::ExponentialHistogram(d)) => d.data_points.len(),
+                _ => 0,
+            };
+        }
+    }
+    assert_eq!(decoded, points.len());
+    eprintln!(
+        "otlp: {series} series, {} points, {:.1} bytes/point before gzip",
+        points.len(),
+        raw as f64 / points.len() as f64
+    );
+    let mut group = c.benchmark_group("otlp");
+    group.throughput(Throughput::Elements(series as u64));
+    group.bench_function(BenchmarkId::new("points", series), |b| {
+        b.iter(|| encoder.encode(&window, None).len())
+    });
+    group.bench_function(BenchmarkId::new("requests", series), |b| {
+        b.iter(|| {
+            points
+                .chunks(OTLP_PER_SEND)
+                .map(|chunk| head.request(chunk).len())
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -181,6 +272,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_remote_write
+    targets = bench_remote_write, bench_graphite, bench_otlp
 }
 criterion_main!(benches);
