@@ -26,6 +26,9 @@
 //!   imports neither the shards that write it nor the readers above it;
 //! - [`http`]: `/metrics` (Prometheus, OpenMetrics), `/api/v1/rollups`, health;
 //!   it reads the store, series names and telemetry only;
+//! - [`web`]: the exporter-toolkit web configuration (TLS, client
+//!   certificates, basic auth, headers, a rate limit) that [`http`] and the
+//!   gRPC listener of [`ingest`] apply, swapped whole by a reload;
 //! - [`telemetry`]: logs, and tallyd's own `tallyd_*` metrics: one typed
 //!   catalogue of families, the counters written where events happen, and
 //!   their collection at scrape time;
@@ -48,4 +51,5 @@ pub mod shard;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod workload;

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("mapping", &["codec", "config", "kernels", "series"]),
     ("workload", &["codec"]),
     ("config", &["kernels"]),
+    ("web", &["config", "telemetry"]),
     ("telemetry", &["codec", "config", "kernels"]),
     ("store", &["codec", "kernels", "series"]),
     ("gpu", &["config", "kernels", "telemetry"]),
@@ -32,12 +33,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "ingest",
-        &["codec", "config", "series", "shard", "telemetry"],
+        &["codec", "config", "series", "shard", "telemetry", "web"],
     ),
     ("exposition", &["codec", "series", "store", "telemetry"]),
     (
         "http",
-        &["codec", "exposition", "series", "store", "telemetry"],
+        &["codec", "exposition", "series", "store", "telemetry", "web"],
     ),
     (
         "sinks",
@@ -66,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sinks",
             "store",
             "telemetry",
+            "web",
         ],
     ),
 ];

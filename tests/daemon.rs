@@ -451,7 +451,7 @@ fn gpu_force_computes_windows_on_the_gpu_with_the_reference_answers() {
 #[test]
 fn reload_applies_new_quantiles_from_a_window_on_and_refuses_a_broken_file() {
     let daemon = Daemon::start(&format!(
-        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.5] }}"
+        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.5] }}\n{LIFECYCLE}"
     ));
     let lines: Vec<String> = (1..=100).map(|v| format!("r.t:{v}|ms")).collect();
     let send = || daemon.send(&[&lines.join("\n")]);
@@ -465,7 +465,7 @@ fn reload_applies_new_quantiles_from_a_window_on_and_refuses_a_broken_file() {
     );
 
     daemon.rewrite_config(&format!(
-        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.9] }}"
+        "{SHORT_WINDOWS}\naggregation: {{ quantiles: [0.9] }}\n{LIFECYCLE}"
     ));
     let (status, body) = daemon.post("/-/reload");
     assert_eq!(status, 200, "{body}");
@@ -511,6 +511,31 @@ fn reload_applies_new_quantiles_from_a_window_on_and_refuses_a_broken_file() {
         Some(1.0)
     );
     assert!(daemon.sample("tallyd_config_last_reload_success_timestamp_seconds") > Some(1.7e9));
+}
+
+/// Turns on `POST /-/reload`.
+const LIFECYCLE: &str = "web: { enable_lifecycle: true }";
+
+#[test]
+fn reload_over_http_is_refused_unless_the_lifecycle_api_is_on() {
+    let daemon = Daemon::start(SHORT_WINDOWS);
+    let (status, body) = daemon.post("/-/reload");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("web.enable_lifecycle"), "{body}");
+    assert_eq!(
+        daemon.sample(r#"tallyd_http_requests_refused_total{reason="lifecycle_disabled"}"#),
+        Some(1.0)
+    );
+    // SIGHUP still reloads, and can turn the API on.
+    daemon.rewrite_config(&format!("{SHORT_WINDOWS}\n{LIFECYCLE}"));
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("the reload's log line", || {
+        daemon.logs().iter().any(|line| {
+            line["message"] == "config reloaded" && line["applied"] == "web.enable_lifecycle"
+        })
+    });
+    let (status, body) = daemon.post("/-/reload");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]

@@ -158,7 +158,7 @@ mappings:
 fn a_reload_applies_a_new_mapping_and_a_broken_one_keeps_the_old() {
     let (daemon, file) = start_with_mapping(
         "mappings:\n- match: 'app.*.count'\n  name: 'first_${1}'\n",
-        "",
+        "web: { enable_lifecycle: true }",
     );
     let send = || daemon.send(&["app.x.count:1|c"]);
     send();

@@ -33,6 +33,7 @@ use crate::shard::{
 use crate::sinks::{SHUTDOWN_GRACE, Sinks};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
+use crate::web::LiveWeb;
 
 pub use reload::{ReloadError, ReloadOutcome, Reloader};
 
@@ -67,6 +68,10 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     if let Some(mapper) = &mapper {
         tracing::info!(rules = mapper.rules().len(), "mapping file loaded");
     }
+    // Certificates and users are read before anything starts: a bad file stops
+    // the start with nothing to undo.
+    let web = LiveWeb::start(&config.web)?;
+    tracing::info!(security = %web.current().describe(), "web configuration in force");
     let mut settings =
         ShardSettings::from_config(&config, shards, kernels).with_mapping(mapper.as_deref());
     let offload = Offload::start(
@@ -104,7 +109,7 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         telemetry.clone(),
         mapping.clone(),
     );
-    let ingest = match ingest::start(&config, inlet) {
+    let ingest = match ingest::start(&config, inlet, web.clone()) {
         Ok(ingest) => ingest,
         Err(err) => {
             // The inlet is gone with the failed start: the shards end.
@@ -119,8 +124,9 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
         config.clone(),
         context.clone(),
         mapping,
+        web.clone(),
     ));
-    let mut http_state = HttpState::new(store, telemetry.clone());
+    let mut http_state = HttpState::new(store, telemetry.clone(), web);
     let hook = reloader.clone();
     http_state.reload = Some(Box::new(move || {
         hook.reload()

@@ -7,9 +7,11 @@
 //! `aggregation.native_histograms` (a lower schema or another zero threshold
 //! starts every native histogram afresh), `aggregation.gauge_sign`,
 //! `limits.max_series`, `limits.series_idle_ttl`, and `gpu.*`. Applied at once: `logging.level` (unless `RUST_LOG` is set),
-//! and `mapping.file`, re-read on every reload (lines are mapped by the new
+//! `mapping.file`, re-read on every reload (lines are mapped by the new
 //! rules from each router's next flush; series named by the old rules stay
-//! until they idle out). Every
+//! until they idle out), and `web.*`: the web configuration file and the
+//! certificates and users it names are re-read on every reload too (new
+//! connections get the new TLS settings, every request the new users). Every
 //! other key needs a restart: a change to one is reported (logged and in the
 //! answer) and not applied, so the daemon keeps running as it was started.
 //!
@@ -27,6 +29,7 @@ use crate::config::{self, Config};
 use crate::mapping;
 use crate::shard::{LiveMapping, ShardContext, Tuning};
 use crate::telemetry::{set_log_level, unix_seconds};
+use crate::web::{LiveWeb, WebError};
 
 /// Why a reload was refused; the running config stays.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,9 @@ pub enum ReloadError {
     /// The new log level could not be installed.
     #[error("cannot apply logging.level: {0}")]
     LogLevel(#[from] tracing_subscriber::reload::Error),
+    /// The web configuration file, or a file it names, does not load.
+    #[error(transparent)]
+    Web(#[from] WebError),
 }
 
 /// What a reload did.
@@ -59,6 +65,8 @@ pub struct Reloader {
     context: ShardContext,
     /// The mapping file in force, replaced by each reload.
     mapping: Arc<LiveMapping>,
+    /// The web configuration in force, replaced by each reload.
+    web: Arc<LiveWeb>,
 }
 
 /// One key of the config: its name, whether it changed, and whether a reload
@@ -78,6 +86,7 @@ impl Reloader {
         running: Config,
         context: ShardContext,
         mapping: Arc<LiveMapping>,
+        web: Arc<LiveWeb>,
     ) -> Reloader {
         context
             .telemetry
@@ -88,6 +97,7 @@ impl Reloader {
             running: Mutex::new(running),
             context,
             mapping,
+            web,
         }
     }
 
@@ -129,6 +139,7 @@ impl Reloader {
         let new = config::load_file(path)?;
         // Read before anything changes: a broken mapping file keeps everything.
         let mapper = mapping::load(&new)?.map(Arc::new);
+        let web = self.web.prepare(&new.web)?;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let keys = compare(&running, &new);
         let changed = |live: bool| -> Vec<&'static str> {
@@ -145,6 +156,9 @@ impl Reloader {
         if mapper.is_some() && !outcome.applied.contains(&"mapping.file") {
             outcome.applied.push("mapping.file");
         }
+        if new.web.config_file.is_some() && !outcome.applied.contains(&"web.config_file") {
+            outcome.applied.push("web.config_file");
+        }
         // The running config takes the keys a reload applies, and only those.
         running.aggregation.quantiles = new.aggregation.quantiles.clone();
         running.aggregation.histograms = new.aggregation.histograms.clone();
@@ -155,6 +169,7 @@ impl Reloader {
         running.logging.level = new.logging.level;
         running.gpu = new.gpu;
         running.mapping = new.mapping.clone();
+        running.web = new.web.clone();
 
         let context = &self.context;
         let now = context.clock.now_unix_ms();
@@ -164,6 +179,7 @@ impl Reloader {
         let tuning = Tuning::from_config(&running, shards).with_mapping(mapper.as_deref());
         context.settings.live.publish(tuning, next_window);
         self.mapping.publish(mapper);
+        self.web.install(web, &running.web);
         if let Some(offload) = &context.settings.offload {
             let quantiles: Vec<f64> = running.aggregation.quantiles.iter().collect();
             offload.reconfigure(&running.gpu, context.settings.kernels, quantiles);
@@ -270,6 +286,16 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
         ),
         key("mapping.file", old.mapping.file != new.mapping.file, true),
         key("gpu.mode", old.gpu.mode != new.gpu.mode, true),
+        key(
+            "web.config_file",
+            old.web.config_file != new.web.config_file,
+            true,
+        ),
+        key(
+            "web.enable_lifecycle",
+            old.web.enable_lifecycle != new.web.enable_lifecycle,
+            true,
+        ),
         key(
             "gpu.min_window_samples",
             old.gpu.min_window_samples != new.gpu.min_window_samples,

@@ -13,12 +13,13 @@ mod sinks;
 #[cfg(test)]
 mod tests;
 mod values;
+mod web;
 
 pub use graphite::{Graphite, GraphitePrefix, GraphiteTags, HostPort};
 pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
-    LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Window,
+    LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Web, Window,
 };
 pub use otlp_export::{
     OtlpCompression, OtlpExport, OtlpProtocol, OtlpTemporality, ResourceAttributes,
@@ -30,4 +31,8 @@ pub use sinks::{
 pub use values::{
     AddrList, Buckets, ByteSize, HumanDuration, ListenAddr, NamePattern, NativeSchema, Quantile,
     Quantiles, SocketPath, ThreadCount, ZeroThreshold,
+};
+pub use web::{
+    CipherSuite, ClientAuthType, Curve, HttpServerConfig, RateLimit, ResponseHeaders,
+    TlsServerConfig, TlsVersion, WebFile, load_web_file, parse_web_file,
 };

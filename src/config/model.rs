@@ -53,6 +53,23 @@ pub struct Config {
     pub graphite: Vec<Graphite>,
     /// OTLP targets (collectors, vendors), each pushed every window.
     pub otlp_export: Vec<OtlpExport>,
+    /// TLS, client certificates and basic auth on the HTTP and gRPC listeners,
+    /// and whether `POST /-/reload` is served.
+    pub web: Web,
+}
+
+/// `web`: who may use the HTTP endpoint and the gRPC port.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// A web configuration file in the Prometheus exporter-toolkit format (as
+    /// Prometheus' `--web.config.file`): TLS for HTTP and gRPC, client
+    /// certificates, basic auth users, response headers, a rate limit. Re-read,
+    /// certificates included, on every reload. Default: none (plain text, open).
+    pub config_file: Option<std::path::PathBuf>,
+    /// Serve `POST /-/reload` (as Prometheus' `--web.enable-lifecycle`),
+    /// behind the same auth. SIGHUP reloads either way. Default false.
+    pub enable_lifecycle: bool,
 }
 
 /// `mapping`: statsd_exporter's mapping file.

@@ -6,11 +6,21 @@
 //! 503 otherwise). Handlers only read the store's current snapshot and atomic
 //! counters, so a slow scrape never holds up a shard. HTTP/1.1 only: Prometheus
 //! and curl speak it, and it keeps the build small.
+//!
+//! The web configuration in force ([`LiveWeb`]) guards every connection and
+//! request: TLS (read once per connection), then the rate limit and basic auth
+//! (read per request, so a reload reaches kept-alive scrapers), then its
+//! headers on every answer. `/healthz` and `/readyz` need no credentials (they
+//! reveal nothing, and kubelet probes carry none); TLS still applies.
+//! `POST /-/reload` is served only with `web.enable_lifecycle`. A request head
+//! over [`MAX_REQUEST_HEAD_BYTES`] is refused with 431, one not sent within
+//! [`HEADER_READ_TIMEOUT`] closes the connection.
 
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,7 +28,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,7 +37,13 @@ use super::protobuf::ProtoWriter;
 use super::rollups::{self, Query};
 use crate::exposition::{Exposition, Format, Writer, write_self_metrics, write_snapshot};
 use crate::store::Store;
-use crate::telemetry::{ScrapeFacts, Telemetry};
+use crate::telemetry::{HttpRefusal, Listener, ScrapeFacts, Telemetry};
+use crate::web::{LiveWeb, handshake};
+
+/// Largest request line and headers accepted (hyper's read buffer).
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 << 10;
+/// Longest a client may take to send its request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Re-reads the config: what changed as JSON, or why the file was refused.
 pub type ReloadHook = Box<
@@ -37,6 +54,8 @@ pub type ReloadHook = Box<
 pub struct HttpState {
     /// Serves `POST /-/reload`, when set.
     pub reload: Option<ReloadHook>,
+    /// TLS, auth, headers and rate limit in force.
+    web: Arc<LiveWeb>,
     store: Arc<Store>,
     telemetry: Arc<Telemetry>,
     /// Size of the last exposition, to allocate the next one in one go.
@@ -44,10 +63,11 @@ pub struct HttpState {
 }
 
 impl HttpState {
-    /// Handlers reading `store` and `telemetry`.
-    pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>) -> Self {
+    /// Handlers reading `store` and `telemetry`, guarded by `web`.
+    pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>, web: Arc<LiveWeb>) -> Self {
         HttpState {
             reload: None,
+            web,
             store,
             telemetry,
             last_exposition_bytes: AtomicUsize::new(4096),
@@ -113,18 +133,79 @@ pub async fn serve(
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, &request)) }
-            });
-            if let Err(err) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            let _ = stream.set_nodelay(true);
+            match state.web.current().http_tls.clone() {
+                None => serve_connection(stream, state).await,
+                Some(acceptor) => {
+                    let telemetry = state.telemetry.clone();
+                    if let Some(tls) =
+                        handshake(&acceptor, stream, Listener::Http, &telemetry).await
+                    {
+                        serve_connection(tls, state).await;
+                    }
+                }
             }
         });
     }
+}
+
+/// Serves HTTP/1.1 requests on one connection until it closes.
+async fn serve_connection<IO>(io: IO, state: Arc<HttpState>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(guarded(&state, request).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES);
+    if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(error = %err, "HTTP connection ended with an error");
+    }
+}
+
+/// The rate limit, then basic auth, then the route; the configured headers on
+/// whatever the answer is.
+async fn guarded(state: &HttpState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let security = state.web.current();
+    let refused = |reason: HttpRefusal| state.telemetry.access.http_refused(reason).add(1);
+    let open = matches!(request.uri().path(), "/healthz" | "/readyz");
+    let mut response = if security
+        .rate_limit
+        .as_ref()
+        .is_some_and(|limit| !limit.allow(Instant::now()))
+    {
+        refused(HttpRefusal::RateLimited);
+        text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n")
+    } else if let Some(auth) = security.auth.as_ref().filter(|_| !open)
+        && !auth
+            .allows(
+                request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .map(HeaderValue::as_bytes),
+            )
+            .await
+    {
+        refused(HttpRefusal::Unauthorized);
+        let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        response
+    } else {
+        handle(state, &request)
+    };
+    for (name, value) in &security.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
 }
 
 fn handle(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -163,6 +244,17 @@ fn reload(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
             "use POST to reload the config\n",
+        );
+    }
+    if !state.web.lifecycle_enabled() {
+        state
+            .telemetry
+            .access
+            .http_refused(HttpRefusal::LifecycleDisabled)
+            .add(1);
+        return text(
+            StatusCode::FORBIDDEN,
+            "the lifecycle API is off: set web.enable_lifecycle: true, or send SIGHUP\n",
         );
     }
     let Some(hook) = &state.reload else {

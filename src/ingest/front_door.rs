@@ -34,6 +34,7 @@ use super::unix_socket::{self, SocketFile};
 use crate::codec::TagStyles;
 use crate::config::{Config, TagStyle};
 use crate::telemetry::Transport;
+use crate::web::LiveWeb;
 
 /// Why ingest could not start. Each names the config key to look at.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +119,9 @@ impl AsyncIngest {
 }
 
 /// Binds every listener `config.listen` names and starts receiving into `inlet`.
-pub fn start(config: &Config, mut inlet: Inlet) -> Result<Ingest, StartError> {
+///
+/// The gRPC listener speaks TLS when `web`'s configuration in force says so.
+pub fn start(config: &Config, mut inlet: Inlet, web: Arc<LiveWeb>) -> Result<Ingest, StartError> {
     inlet.set_tag_styles(tag_styles(config));
     let mut ingest = Ingest {
         bound: Bound::default(),
@@ -128,7 +131,7 @@ pub fn start(config: &Config, mut inlet: Inlet) -> Result<Ingest, StartError> {
         inlet,
         socket_files: Vec::new(),
     };
-    match ingest.start_all(config) {
+    match ingest.start_all(config, web) {
         Ok(()) => Ok(ingest),
         Err(err) => {
             ingest.stop();
@@ -138,10 +141,10 @@ pub fn start(config: &Config, mut inlet: Inlet) -> Result<Ingest, StartError> {
 }
 
 impl Ingest {
-    fn start_all(&mut self, config: &Config) -> Result<(), StartError> {
+    fn start_all(&mut self, config: &Config, web: Arc<LiveWeb>) -> Result<(), StartError> {
         self.start_udp(config)?;
         self.start_unix_datagram(config)?;
-        self.start_async(config)
+        self.start_async(config, web)
     }
 
     fn start_udp(&mut self, config: &Config) -> Result<(), StartError> {
@@ -239,7 +242,7 @@ impl Ingest {
     }
 
     /// The runtime, its stream listeners and the gRPC server, when any is configured.
-    fn start_async(&mut self, config: &Config) -> Result<(), StartError> {
+    fn start_async(&mut self, config: &Config, web: Arc<LiveWeb>) -> Result<(), StartError> {
         let listen = &config.listen;
         if listen.tcp.is_empty() && listen.unix_stream.is_none() && listen.grpc.is_none() {
             return Ok(());
@@ -313,6 +316,7 @@ impl Ingest {
                 ingest,
                 otlp,
                 telemetry.clone(),
+                web,
                 tasks.stop.clone(),
             ));
         }

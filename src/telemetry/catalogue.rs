@@ -317,6 +317,19 @@ pub static SINK_LAST_SEND_TIMESTAMP: Family = gauge(
     "When a request last succeeded, unix seconds (0 before the first).",
 );
 
+/// TLS handshakes that failed.
+pub static TLS_HANDSHAKES_FAILED: Family = counter(
+    "tallyd_tls_handshakes_failed",
+    &["listener"],
+    "TLS handshakes that failed or timed out, by listener (http, grpc): no or a wrong client certificate, a client that does not speak TLS, or one too slow to finish.",
+);
+/// HTTP requests refused.
+pub static HTTP_REQUESTS_REFUSED: Family = counter(
+    "tallyd_http_requests_refused",
+    &["reason"],
+    "HTTP requests answered without being served: unauthorized (401, no or wrong basic auth credentials), rate_limited (429, over the web config's rate_limit), lifecycle_disabled (403, POST /-/reload without web.enable_lifecycle).",
+);
+
 /// Every family, in the order `/metrics` shows them.
 pub static CATALOGUE: &[&Family] = &[
     &BUILD_INFO,
@@ -350,6 +363,8 @@ pub static CATALOGUE: &[&Family] = &[
     &WINDOW_SERIES,
     &WINDOW_LAST_END_TIMESTAMP,
     &EXPOSITION_CONFLICTS,
+    &TLS_HANDSHAKES_FAILED,
+    &HTTP_REQUESTS_REFUSED,
     &SINK_SAMPLES_SENT,
     &SINK_HISTOGRAMS_SENT,
     &SINK_RETRIES,

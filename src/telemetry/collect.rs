@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 
 use super::catalogue::{self as c, Family};
 use super::{
-    DropReason, IngestCounters, ShardCounters, SinkDropReason, SinkFailure, SinkStats, Telemetry,
-    Transport, udp_kernel_drops,
+    DropReason, HttpRefusal, IngestCounters, Listener, ShardCounters, SinkDropReason, SinkFailure,
+    SinkStats, Telemetry, Transport, udp_kernel_drops,
 };
 use crate::codec::RejectReason;
 
@@ -89,6 +89,16 @@ impl Telemetry {
             facts.last_window_end_seconds,
         );
         single(out, &c::EXPOSITION_CONFLICTS, &[], facts.conflicts as f64);
+        out.family(&c::TLS_HANDSHAKES_FAILED);
+        for listener in Listener::ALL {
+            let failed = self.access.handshake_failed(listener).get();
+            out.sample(&[listener.as_str()], failed as f64);
+        }
+        out.family(&c::HTTP_REQUESTS_REFUSED);
+        for reason in HttpRefusal::ALL {
+            let refused = self.access.http_refused(reason).get();
+            out.sample(&[reason.as_str()], refused as f64);
+        }
         self.collect_sinks(out);
     }
 

@@ -203,6 +203,8 @@ pub struct Telemetry {
     pub config_last_reload_success_seconds: FloatGauge,
     /// The push sinks, each with its counters.
     pub sinks: super::SinkRegistry,
+    /// Handshakes failed and requests refused at the HTTP and gRPC listeners.
+    pub access: super::AccessCounters,
 }
 
 impl Telemetry {
@@ -219,6 +221,7 @@ impl Telemetry {
             config_last_reload_success: AtomicBool::new(true),
             config_last_reload_success_seconds: FloatGauge::default(),
             sinks: super::SinkRegistry::default(),
+            access: super::AccessCounters::default(),
         }
     }
 

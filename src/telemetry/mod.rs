@@ -5,6 +5,7 @@
 //! Nothing here is on the hot path; ingest and shards bump counters (batched per
 //! receive call or window) that `http` renders.
 
+mod access;
 mod catalogue;
 mod collect;
 mod counters;
@@ -14,6 +15,7 @@ mod logging;
 mod sinks;
 mod transport;
 
+pub use access::{AccessCounters, HttpRefusal, Listener};
 pub use catalogue::{CATALOGUE, Family, Kind};
 pub use collect::{Collector, ScrapeFacts};
 pub use counters::{
