@@ -32,8 +32,8 @@ use crate::shard::{
 };
 use crate::sinks::{SHUTDOWN_GRACE, Sinks};
 use crate::store::Store;
-use crate::telemetry::Telemetry;
-use crate::web::LiveWeb;
+use crate::telemetry::{ConnectionListener, Telemetry};
+use crate::web::{ConnectionLimit, LiveWeb};
 
 pub use reload::{ReloadError, ReloadOutcome, Reloader};
 
@@ -135,7 +135,12 @@ async fn run_daemon(config: Config, path: Option<PathBuf>) -> anyhow::Result<()>
     }));
     let state = Arc::new(http_state);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(serve(http_listener, state, http_stopped));
+    let http_connections = ConnectionLimit::new(
+        config.limits.max_connections,
+        ConnectionListener::Http,
+        telemetry.clone(),
+    );
+    let http = tokio::spawn(serve(http_listener, state, http_connections, http_stopped));
 
     telemetry.listeners_ready.store(true, Ordering::Release);
     let bound = &ingest.bound;

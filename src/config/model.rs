@@ -349,6 +349,19 @@ pub struct Limits {
     /// call's own deadline is sooner); values still not queued then are rejected
     /// back to the client as `queue_timeout`. Default 10s.
     pub queue_wait: HumanDuration,
+    /// Connections held at once on each of the TCP, Unix stream, gRPC and
+    /// HTTP listeners; one more is closed as soon as it is accepted, and
+    /// counted. Default 1024.
+    pub max_connections: NonZeroU32,
+    /// A TCP, Unix stream or gRPC connection that sends nothing for this long
+    /// is closed, and counted. Default 5m.
+    pub connection_idle_timeout: HumanDuration,
+    /// Largest gRPC message accepted (tallyd's API and OTLP), measured after
+    /// decompression; a larger one is refused with `OUT_OF_RANGE` (or
+    /// `RESOURCE_EXHAUSTED` when it was compressed), and counted. 1KiB to
+    /// 256MiB; default 4MiB, gRPC's and the OpenTelemetry Collector's.
+    #[serde(deserialize_with = "grpc_message_bytes")]
+    pub max_grpc_message_bytes: ByteSize,
 }
 
 impl Limits {
@@ -361,7 +374,13 @@ impl Limits {
         series_idle_ttl: HumanDuration::from_secs(300),
         max_datagram_bytes: ByteSize::new(65_535),
         queue_wait: HumanDuration::from_secs(10),
+        max_connections: NonZeroU32::new(1024).unwrap(),
+        connection_idle_timeout: HumanDuration::from_secs(300),
+        max_grpc_message_bytes: ByteSize::new(4 << 20),
     };
+
+    /// The smallest and largest `max_grpc_message_bytes` accepted.
+    pub const GRPC_MESSAGE_BYTES: RangeInclusive<u64> = 1 << 10..=256 << 20;
 }
 
 impl Default for Limits {
@@ -371,13 +390,24 @@ impl Default for Limits {
 }
 
 fn datagram_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    size_within(d, &Limits::DATAGRAM_BYTES)
+}
+
+fn grpc_message_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    size_within(d, &Limits::GRPC_MESSAGE_BYTES)
+}
+
+fn size_within<'de, D: Deserializer<'de>>(
+    d: D,
+    range: &RangeInclusive<u64>,
+) -> Result<ByteSize, D::Error> {
     let size = ByteSize::deserialize(d)?;
-    if !Limits::DATAGRAM_BYTES.contains(&size.bytes()) {
+    if !range.contains(&size.bytes()) {
         return Err(de::Error::custom(format!(
             "{} bytes is outside the accepted range {} to {}",
             size.bytes(),
-            Limits::DATAGRAM_BYTES.start(),
-            Limits::DATAGRAM_BYTES.end()
+            range.start(),
+            range.end()
         )));
     }
     Ok(size)

@@ -50,6 +50,9 @@ fn defaults_have_the_documented_values() {
     assert_eq!(c.limits.max_series.get(), 1_000_000);
     assert_eq!(c.limits.series_idle_ttl.get().as_secs(), 300);
     assert_eq!(c.limits.max_datagram_bytes.bytes(), 65_535);
+    assert_eq!(c.limits.max_connections.get(), 1024);
+    assert_eq!(c.limits.connection_idle_timeout.get().as_secs(), 300);
+    assert_eq!(c.limits.max_grpc_message_bytes.bytes(), 4 << 20);
     assert_eq!(c.shards, ThreadCount::Auto);
     assert_eq!(
         c.logging,
@@ -208,6 +211,21 @@ fn rejects_each_kind_of_bad_value_with_its_key() {
             "not a size",
         ),
         ("limits: { max_series: 0 }", "limits.max_series", ""),
+        (
+            "limits: { max_connections: 0 }",
+            "limits.max_connections",
+            "",
+        ),
+        (
+            "limits: { connection_idle_timeout: 0s }",
+            "limits.connection_idle_timeout",
+            "greater than zero",
+        ),
+        (
+            "limits: { max_grpc_message_bytes: 1GiB }",
+            "limits.max_grpc_message_bytes",
+            "outside the accepted range",
+        ),
         ("shards: 0", "shards", "auto"),
         ("shards: many", "shards", "auto"),
         ("logging: { level: loud }", "logging.level", "loud"),

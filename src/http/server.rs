@@ -14,7 +14,10 @@
 //! reveal nothing, and kubelet probes carry none); TLS still applies.
 //! `POST /-/reload` is served only with `web.enable_lifecycle`. A request head
 //! over [`MAX_REQUEST_HEAD_BYTES`] is refused with 431, one not sent within
-//! [`HEADER_READ_TIMEOUT`] closes the connection.
+//! [`HEADER_READ_TIMEOUT`] closes the connection (kept-alive connections
+//! too: the wait for the next request is bounded alike), and connections past
+//! `limits.max_connections` are closed at accept. No route reads a request
+//! body.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -38,7 +41,7 @@ use super::rollups::{self, Query};
 use crate::exposition::{Exposition, Format, Writer, write_self_metrics, write_snapshot};
 use crate::store::Store;
 use crate::telemetry::{HttpRefusal, Listener, ScrapeFacts, Telemetry};
-use crate::web::{LiveWeb, handshake};
+use crate::web::{ConnectionLimit, LiveWeb, handshake};
 
 /// Largest request line and headers accepted (hyper's read buffer).
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 << 10;
@@ -113,10 +116,12 @@ impl HttpState {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` turns true.
+/// Serves HTTP on `listener` until `shutdown` turns true, holding at most as
+/// many connections at once as `connections` allows.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<HttpState>,
+    connections: ConnectionLimit,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -131,8 +136,12 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
+        let Some(permit) = connections.admit() else {
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let _ = stream.set_nodelay(true);
             match state.web.current().http_tls.clone() {
                 None => serve_connection(stream, state).await,

@@ -33,8 +33,8 @@ use super::udp::{self, Receiver};
 use super::unix_socket::{self, SocketFile};
 use crate::codec::TagStyles;
 use crate::config::{Config, TagStyle};
-use crate::telemetry::Transport;
-use crate::web::LiveWeb;
+use crate::telemetry::{ConnectionListener, Transport};
+use crate::web::{ConnectionLimit, LiveWeb};
 
 /// Why ingest could not start. Each names the config key to look at.
 #[derive(Debug, thiserror::Error)]
@@ -261,14 +261,21 @@ impl Ingest {
         let _entered = tasks.runtime.enter();
         let inlet = &self.inlet;
         let telemetry = inlet.telemetry();
-        let source = |transport| {
+        let limits = &config.limits;
+        let limit =
+            |listener| ConnectionLimit::new(limits.max_connections, listener, telemetry.clone());
+        let source = |transport, listener| {
             telemetry.enable(transport);
             StreamSource {
                 inlet: inlet.clone(),
                 transport,
                 max_line: max_datagram_bytes(config),
+                connections: limit(listener),
+                idle_timeout: limits.connection_idle_timeout.get(),
             }
         };
+        // Every TCP listener draws on one budget, as the `tcp` label counts them.
+        let mut tcp = None;
         for addr in listen.tcp.iter() {
             let listener = bind_tcp(addr).map_err(|source| StartError::Bind {
                 what: "TCP",
@@ -279,7 +286,8 @@ impl Ingest {
             let local = local_addr(&listener, "TCP", "listen.tcp")?;
             tracing::info!(address = %local, "TCP listener bound");
             self.bound.tcp.push(local);
-            tasks.serve_streams(listener, source(Transport::Tcp));
+            let tcp = tcp.get_or_insert_with(|| source(Transport::Tcp, ConnectionListener::Tcp));
+            tasks.serve_streams(listener, tcp.clone());
         }
         if let Some(path) = &listen.unix_stream {
             let path = path.get();
@@ -287,7 +295,10 @@ impl Ingest {
             tracing::info!(path = %path.display(), "Unix stream listener bound");
             self.bound.unix.push(file.path().to_owned());
             self.socket_files.push(file);
-            tasks.serve_streams(listener, source(Transport::UnixStream));
+            tasks.serve_streams(
+                listener,
+                source(Transport::UnixStream, ConnectionListener::UnixStream),
+            );
         }
         if let Some(addr) = listen.grpc {
             let addr = addr.get();
@@ -313,9 +324,12 @@ impl Ingest {
             );
             tasks.tracker.spawn(grpc_server::serve(
                 listener,
-                ingest,
-                otlp,
-                telemetry.clone(),
+                grpc_server::Services { ingest, otlp },
+                grpc_server::ServerLimits {
+                    connections: limit(ConnectionListener::Grpc),
+                    idle_timeout: limits.connection_idle_timeout.get(),
+                    max_message_bytes: limits.max_grpc_message_bytes.bytes() as usize,
+                },
                 web,
                 tasks.stop.clone(),
             ));

@@ -5,6 +5,7 @@
 //! shards are then the bottleneck, and holding the call is the backpressure
 //! the client should feel.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -14,7 +15,7 @@ use super::Inlet;
 use super::call::{Call, wait_for};
 use super::proto::ingest_server::Ingest;
 use super::proto::{Batch, PushSummary};
-use crate::telemetry::Transport;
+use crate::telemetry::{Telemetry, Transport};
 
 /// The service, cloned per connection by tonic.
 #[derive(Clone)]
@@ -24,6 +25,11 @@ pub struct IngestService {
 }
 
 impl IngestService {
+    /// The counters its calls write.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        self.inlet.telemetry()
+    }
+
     /// A service routing into `inlet`, waiting at most `queue_wait`.
     pub fn new(inlet: Inlet, queue_wait: Duration) -> Self {
         IngestService { inlet, queue_wait }

@@ -2,8 +2,10 @@
 //!
 //! Each accepted connection becomes a task tracked by the pipeline, so that stop
 //! can wait for every connection to hand its last lines over before the shards
-//! close their windows. A failed accept (out of file descriptors, say) is logged
-//! and retried after a pause rather than ending the listener.
+//! close their windows. A connection past `limits.max_connections` is closed as
+//! soon as it is accepted (counted by [`ConnectionLimit`]). A failed accept
+//! (out of file descriptors, say) is logged and retried after a pause rather
+//! than ending the listener.
 
 use std::io;
 use std::time::Duration;
@@ -13,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::stream::{ByteStream, StreamSource, serve_connection};
+#[cfg(doc)]
+use crate::web::ConnectionLimit;
 
 /// Pause after a failed accept, so that running out of descriptors does not spin.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// A listener handing out connected streams.
 pub trait StreamListener: Send + 'static {
@@ -57,9 +61,16 @@ pub async fn accept_loop<L: StreamListener>(
             () = stop.cancelled() => return,
         };
         match accepted {
-            Ok(stream) => {
-                tracker.spawn(serve_connection(stream, source.clone(), stop.clone()));
-            }
+            Ok(stream) => match source.connections.admit() {
+                Some(permit) => {
+                    let connection = serve_connection(stream, source.clone(), stop.clone());
+                    tracker.spawn(async move {
+                        connection.await;
+                        drop(permit);
+                    });
+                }
+                None => drop(stream),
+            },
             Err(err) => {
                 tracing::warn!(
                     error = %err,

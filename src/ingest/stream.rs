@@ -8,12 +8,15 @@
 //! point, since a full queue means the shards, not ingest, are the bottleneck.
 //!
 //! Partial batches are handed over when the connection has nothing more to read
-//! or when their oldest line is [`FLUSH_AFTER`] old. On stop, the connection
-//! takes whatever the socket already holds, ingests it, and closes.
+//! or when their oldest line is [`FLUSH_AFTER`] old. A connection that sends
+//! nothing for `limits.connection_idle_timeout` is closed and counted, so idle
+//! clients do not hold descriptors forever; waiting on a full shard queue is
+//! not idleness. On stop, the connection takes whatever the socket already
+//! holds, ingests it, and closes.
 
 use std::future::Future;
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +26,8 @@ use super::lines::ingest_buffer;
 use super::udp::FLUSH_AFTER;
 use crate::codec::{Decoder, RejectReason};
 use crate::shard::{Overflow, Router};
-use crate::telemetry::{ConnectionGuard, LocalTally, Transport};
+use crate::telemetry::{ConnectionGuard, ConnectionListener, LocalTally, Transport};
+use crate::web::ConnectionLimit;
 
 /// Reads taken before the connection's tallies are added to the shared counters.
 const PUBLISH_EVERY_READS: u32 = 64;
@@ -58,7 +62,7 @@ impl ByteStream for tokio::net::UnixStream {
 }
 
 /// What every connection of one listener shares: the inlet, which transport the
-/// listener is, and the longest line it accepts.
+/// listener is, the longest line it accepts, and its connection limits.
 #[derive(Clone)]
 pub struct StreamSource {
     /// Into the shards.
@@ -67,6 +71,10 @@ pub struct StreamSource {
     pub transport: Transport,
     /// Longest line accepted (`limits.max_datagram_bytes`).
     pub max_line: usize,
+    /// Connections held at once (`limits.max_connections`).
+    pub connections: ConnectionLimit,
+    /// A connection silent this long is closed (`limits.connection_idle_timeout`).
+    pub idle_timeout: Duration,
 }
 
 /// Reads `stream` until it closes, fails, or `stop` is cancelled.
@@ -76,6 +84,7 @@ pub async fn serve_connection<S: ByteStream>(
     stop: CancellationToken,
 ) {
     let _open = ConnectionGuard::new(source.inlet.telemetry().clone(), source.transport);
+    let idle_timeout = source.idle_timeout;
     let mut connection = Connection::new(source);
     loop {
         match stream.try_read(connection.framer.spare()) {
@@ -84,9 +93,16 @@ pub async fn serve_connection<S: ByteStream>(
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 connection.idle();
                 tokio::select! {
-                    ready = stream.readable() => if let Err(err) = ready {
-                        connection.failed(&err);
-                        break;
+                    ready = tokio::time::timeout(idle_timeout, stream.readable()) => match ready {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => {
+                            connection.failed(&err);
+                            break;
+                        }
+                        Err(_) => {
+                            connection.idled_out();
+                            break;
+                        }
                     },
                     () = stop.cancelled() => {
                         connection.drain(&stream);
@@ -168,6 +184,20 @@ impl Connection {
                 Ok(n) => self.received(n),
             }
         }
+    }
+
+    /// Nothing came for `limits.connection_idle_timeout`.
+    fn idled_out(&self) {
+        let listener = match self.source.transport {
+            Transport::UnixStream => ConnectionListener::UnixStream,
+            _ => ConnectionListener::Tcp,
+        };
+        let telemetry = self.source.inlet.telemetry();
+        telemetry.access.connection_idle_closed(listener).add(1);
+        tracing::debug!(
+            transport = self.source.transport.as_str(),
+            "closing an idle connection (limits.connection_idle_timeout)"
+        );
     }
 
     fn failed(&self, err: &io::Error) {

@@ -329,6 +329,24 @@ pub static HTTP_REQUESTS_REFUSED: Family = counter(
     &["reason"],
     "HTTP requests answered without being served: unauthorized (401, no or wrong basic auth credentials), rate_limited (429, over the web config's rate_limit), lifecycle_disabled (403, POST /-/reload without web.enable_lifecycle).",
 );
+/// Connections closed at accept by the connection limit.
+pub static CONNECTIONS_REFUSED: Family = counter(
+    "tallyd_connections_refused",
+    &["listener"],
+    "Connections closed as soon as they were accepted because limits.max_connections were open on that listener (tcp, unix_stream, grpc, http).",
+);
+/// Connections closed for sending nothing.
+pub static CONNECTIONS_IDLE_CLOSED: Family = counter(
+    "tallyd_connections_idle_closed",
+    &["listener"],
+    "Connections closed after limits.connection_idle_timeout without a byte from the client, by listener (tcp, unix_stream, grpc).",
+);
+/// gRPC messages over the size limit.
+pub static GRPC_MESSAGES_TOO_LARGE: Family = counter(
+    "tallyd_grpc_messages_too_large",
+    TRANSPORT,
+    "gRPC messages refused for being larger than limits.max_grpc_message_bytes after decompression, by transport (grpc: tallyd's API, otlp).",
+);
 
 /// Every family, in the order `/metrics` shows them.
 pub static CATALOGUE: &[&Family] = &[
@@ -365,6 +383,9 @@ pub static CATALOGUE: &[&Family] = &[
     &EXPOSITION_CONFLICTS,
     &TLS_HANDSHAKES_FAILED,
     &HTTP_REQUESTS_REFUSED,
+    &CONNECTIONS_REFUSED,
+    &CONNECTIONS_IDLE_CLOSED,
+    &GRPC_MESSAGES_TOO_LARGE,
     &SINK_SAMPLES_SENT,
     &SINK_HISTOGRAMS_SENT,
     &SINK_RETRIES,

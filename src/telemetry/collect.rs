@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 
 use super::catalogue::{self as c, Family};
 use super::{
-    DropReason, HttpRefusal, IngestCounters, Listener, ShardCounters, SinkDropReason, SinkFailure,
-    SinkStats, Telemetry, Transport, udp_kernel_drops,
+    ConnectionListener, DropReason, HttpRefusal, IngestCounters, Listener, ShardCounters,
+    SinkDropReason, SinkFailure, SinkStats, Telemetry, Transport, udp_kernel_drops,
 };
 use crate::codec::RejectReason;
 
@@ -98,6 +98,21 @@ impl Telemetry {
         for reason in HttpRefusal::ALL {
             let refused = self.access.http_refused(reason).get();
             out.sample(&[reason.as_str()], refused as f64);
+        }
+        out.family(&c::CONNECTIONS_REFUSED);
+        for listener in ConnectionListener::ALL {
+            let refused = self.access.connection_refused(listener).get();
+            out.sample(&[listener.as_str()], refused as f64);
+        }
+        out.family(&c::CONNECTIONS_IDLE_CLOSED);
+        for listener in ConnectionListener::IDLE_CLOSED {
+            let closed = self.access.connection_idle_closed(listener).get();
+            out.sample(&[listener.as_str()], closed as f64);
+        }
+        out.family(&c::GRPC_MESSAGES_TOO_LARGE);
+        for transport in [Transport::Grpc, Transport::Otlp] {
+            let refused = self.access.grpc_message_too_large(transport).get();
+            out.sample(&[transport.as_str()], refused as f64);
         }
         self.collect_sinks(out);
     }

@@ -15,7 +15,7 @@ mod logging;
 mod sinks;
 mod transport;
 
-pub use access::{AccessCounters, HttpRefusal, Listener};
+pub use access::{AccessCounters, ConnectionListener, HttpRefusal, Listener};
 pub use catalogue::{CATALOGUE, Family, Kind};
 pub use collect::{Collector, ScrapeFacts};
 pub use counters::{

@@ -1,7 +1,8 @@
 //! Who may use the HTTP endpoint and the gRPC port: the web configuration file
 //! (`web.config_file`, in the Prometheus exporter-toolkit format) made into
 //! TLS servers, basic auth, response headers and a rate limit, and held live so
-//! that a reload swaps them whole while connections keep being served.
+//! that a reload swaps them whole while connections keep being served; and how
+//! many connections each listener holds at once ([`ConnectionLimit`]).
 //!
 //! The HTTP server and the gRPC listener read [`LiveWeb::current`] once per
 //! connection (TLS) or request (auth); a reload that fails to read a file
@@ -9,6 +10,7 @@
 
 mod accept;
 mod auth;
+mod connection_limit;
 mod rate_limit;
 mod tls;
 
@@ -21,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use accept::{HANDSHAKE_TIMEOUT, handshake};
 pub use auth::BasicAuth;
+pub use connection_limit::ConnectionLimit;
 pub use rate_limit::RateLimiter;
 
 use crate::config::{self, ConfigError, Web, WebFile};
