@@ -262,6 +262,21 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
             false,
         ),
         key(
+            "limits.max_connections",
+            old.limits.max_connections != new.limits.max_connections,
+            false,
+        ),
+        key(
+            "limits.connection_idle_timeout",
+            old.limits.connection_idle_timeout != new.limits.connection_idle_timeout,
+            false,
+        ),
+        key(
+            "limits.max_grpc_message_bytes",
+            old.limits.max_grpc_message_bytes != new.limits.max_grpc_message_bytes,
+            false,
+        ),
+        key(
             "logging.level",
             old.logging.level != new.logging.level,
             true,
