@@ -35,6 +35,26 @@ enum Command {
         /// The HTTP address (listen.http).
         #[arg(long, default_value = "127.0.0.1:9102")]
         addr: String,
+        /// Speak TLS (the web config's tls_server_config is in force).
+        #[arg(long)]
+        tls: bool,
+        /// PEM CA certificates that sign tallyd's certificate (with --tls).
+        /// Default: the system's roots.
+        #[arg(long, value_name = "PATH", requires = "tls")]
+        ca_file: Option<PathBuf>,
+        /// A PEM client certificate, for a client_auth_type that asks for one.
+        #[arg(long, value_name = "PATH", requires_all = ["tls", "key_file"])]
+        cert_file: Option<PathBuf>,
+        /// The client certificate's PEM private key.
+        #[arg(long, value_name = "PATH", requires_all = ["tls", "cert_file"])]
+        key_file: Option<PathBuf>,
+        /// The name tallyd's certificate must carry. Default: the host of --addr.
+        #[arg(long, value_name = "NAME", requires = "tls")]
+        server_name: Option<String>,
+        /// Accept any server certificate (a probe of one's own loopback
+        /// address, say); the handshake still proves the server holds its key.
+        #[arg(long, requires = "tls")]
+        insecure_skip_verify: bool,
     },
     /// Validate a config file and print the effective config; exit 1 if it is invalid.
     CheckConfig {
@@ -50,8 +70,37 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path),
-        Some(Command::Healthcheck { addr }) => {
-            match tallyd::http::probe(&addr, "/healthz", std::time::Duration::from_secs(3)) {
+        Some(Command::Healthcheck {
+            addr,
+            tls,
+            ca_file,
+            cert_file,
+            key_file,
+            server_name,
+            insecure_skip_verify,
+        }) => {
+            let probe_tls = tls.then(|| {
+                let settings = config::TlsConfig {
+                    ca_file,
+                    cert_file,
+                    key_file,
+                    server_name: None,
+                    insecure_skip_verify,
+                };
+                let host = addr
+                    .rsplit_once(':')
+                    .map_or(addr.as_str(), |(host, _)| host);
+                let name = server_name
+                    .as_deref()
+                    .unwrap_or(host.trim_matches(['[', ']']));
+                let config = tallyd::web::client_config(&settings)?;
+                tallyd::http::ProbeTls::new(config, name)
+            });
+            let outcome = probe_tls.transpose().and_then(|tls| {
+                let timeout = std::time::Duration::from_secs(3);
+                tallyd::http::probe(&addr, "/healthz", timeout, tls.as_ref())
+            });
+            match outcome {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("unhealthy: {err}");

@@ -49,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "series",
             "store",
             "telemetry",
+            "web",
         ],
     ),
     (

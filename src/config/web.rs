@@ -191,6 +191,13 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+impl WebFile {
+    /// The file as YAML, as it loaded (and loads again).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).expect("a loaded web config always serialises")
+    }
+}
+
 /// Reads and checks the web configuration file at `path`.
 pub fn load_web_file(path: &Path) -> Result<WebFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -11,6 +11,6 @@ mod rollups;
 mod server;
 
 pub use crate::exposition::{Format, write_value};
-pub use probe::{ProbeError, probe};
+pub use probe::{ProbeError, ProbeTls, probe};
 pub use rollups::{BadQuery, Query};
 pub use server::{HttpState, ReloadHook, serve};

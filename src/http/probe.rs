@@ -1,10 +1,36 @@
 //! A minimal HTTP/1.0 client for `tallyd healthcheck`, so a container image
 //! with nothing but the binary can probe `/healthz` (Docker's HEALTHCHECK runs
-//! a command inside the container).
+//! a command inside the container), in plain text or over TLS, presenting a
+//! client certificate when the endpoint requires one. `/healthz` needs no
+//! basic auth, so the probe sends none.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+
+use crate::web::ClientTlsError;
+
+/// How the probe speaks TLS.
+pub struct ProbeTls {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+impl ProbeTls {
+    /// TLS with `config` (see [`crate::web::client_config`]), checking the
+    /// server's certificate against `server_name`.
+    pub fn new(config: rustls::ClientConfig, server_name: &str) -> Result<Self, ProbeError> {
+        let server_name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| ProbeError::Tls(ClientTlsError::from(format!("server name: {e}"))))?;
+        Ok(ProbeTls {
+            config: Arc::new(config),
+            server_name,
+        })
+    }
+}
 
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +59,9 @@ pub enum ProbeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS settings were refused.
+    #[error("TLS: {0}")]
+    Tls(#[from] ClientTlsError),
     /// The server answered with another status than 200.
     #[error("GET {path} on {addr} answered {status_line:?}")]
     Status {
@@ -45,8 +74,14 @@ pub enum ProbeError {
     },
 }
 
-/// GETs `path` from `addr` (`host:port`); Ok when the answer is 200.
-pub fn probe(addr: &str, path: &str, timeout: Duration) -> Result<(), ProbeError> {
+/// GETs `path` from `addr` (`host:port`), over TLS when `tls` is set; Ok
+/// when the answer is 200.
+pub fn probe(
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+    tls: Option<&ProbeTls>,
+) -> Result<(), ProbeError> {
     let io = |source| ProbeError::Io {
         addr: addr.to_owned(),
         source,
@@ -61,14 +96,27 @@ pub fn probe(addr: &str, path: &str, timeout: Duration) -> Result<(), ProbeError
         .ok_or_else(|| ProbeError::NoAddress {
             addr: addr.to_owned(),
         })?;
-    let mut stream = TcpStream::connect_timeout(&target, timeout).map_err(io)?;
+    let stream = TcpStream::connect_timeout(&target, timeout).map_err(io)?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(io)?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(io)?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(io)?;
+    let n = match tls {
+        None => exchange(stream, &request, &mut head),
+        Some(tls) => {
+            let connection =
+                rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+                    .map_err(|e| io(std::io::Error::other(e)))?;
+            exchange(
+                rustls::StreamOwned::new(connection, stream),
+                &request,
+                &mut head,
+            )
+        }
+    }
+    .map_err(io)?;
     let status_line = String::from_utf8_lossy(&head[..n]);
     let status = status_line.split_whitespace().nth(1).unwrap_or("");
     if status == "200" {
@@ -80,4 +128,15 @@ pub fn probe(addr: &str, path: &str, timeout: Duration) -> Result<(), ProbeError
             status_line: status_line.lines().next().unwrap_or("").to_owned(),
         })
     }
+}
+
+/// Writes `request` and reads the start of the answer into `head`.
+fn exchange(
+    mut stream: impl Read + Write,
+    request: &str,
+    head: &mut [u8],
+) -> std::io::Result<usize> {
+    stream.write_all(request.as_bytes())?;
+    stream.flush()?;
+    stream.read(head)
 }

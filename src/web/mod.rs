@@ -2,7 +2,9 @@
 //! (`web.config_file`, in the Prometheus exporter-toolkit format) made into
 //! TLS servers, basic auth, response headers and a rate limit, and held live so
 //! that a reload swaps them whole while connections keep being served; and how
-//! many connections each listener holds at once ([`ConnectionLimit`]).
+//! many connections each listener holds at once ([`ConnectionLimit`]). The
+//! client side of TLS, for the sinks and the health probe, is here too
+//! ([`client_config`]), so both sides use one crypto provider.
 //!
 //! The HTTP server and the gRPC listener read [`LiveWeb::current`] once per
 //! connection (TLS) or request (auth); a reload that fails to read a file
@@ -10,7 +12,10 @@
 
 mod accept;
 mod auth;
+mod client_tls;
 mod connection_limit;
+#[cfg(test)]
+mod properties;
 mod rate_limit;
 mod tls;
 
@@ -23,6 +28,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use accept::{HANDSHAKE_TIMEOUT, handshake};
 pub use auth::BasicAuth;
+pub use client_tls::{ClientTlsError, client_config};
 pub use connection_limit::ConnectionLimit;
 pub use rate_limit::RateLimiter;
 

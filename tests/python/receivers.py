@@ -112,12 +112,13 @@ class Server:
 
 
 class Prometheus(Server):
-    """Debian's Prometheus with native histograms: scraping `targets`, and
-    taking remote writes when `receiver`."""
+    """Debian's Prometheus with native histograms: scraping `targets` (job
+    `tallyd`) and `jobs` (scrape_config objects), and taking remote writes
+    when `receiver`."""
 
     ready_path = "/-/ready"
 
-    def __init__(self, targets=(), receiver=False, web_config=None):
+    def __init__(self, targets=(), receiver=False, web_config=None, jobs=()):
         super().__init__()
         self.receiver = receiver
         self.web_config = web_config
@@ -127,12 +128,12 @@ class Prometheus(Server):
         self.config = os.path.join(self.dir, "prometheus.yml")
         with open(self.config, "w") as f:
             f.write("global: { scrape_interval: 1s, evaluation_interval: 1s }\n")
+            jobs = list(jobs)
             if targets:
-                f.write(
-                    "scrape_configs:\n"
-                    "  - job_name: tallyd\n"
-                    f"    static_configs: [ {{ targets: {json.dumps(list(targets))} }} ]\n"
-                )
+                jobs.append({"job_name": "tallyd", "static_configs": [{"targets": list(targets)}]})
+            if jobs:
+                # YAML reads JSON: each job as a scrape_config object.
+                f.write(f"scrape_configs: {json.dumps(jobs)}\n")
         self.start()
 
     def command(self):

@@ -24,9 +24,13 @@ DEADLINE_S = 20
 
 
 class Daemon:
-    """tallyd on port 0; addresses from its `ready` log line."""
+    """tallyd on port 0; addresses from its `ready` log line. With `client`
+    (an ssl context and headers, as receivers.WebConfig.client() gives), the
+    test's own requests use HTTPS with that context and those headers."""
 
-    def __init__(self, extra="", listen="", window="200ms", env=None):
+    def __init__(self, extra="", listen="", window="200ms", env=None, client=None):
+        self.scheme = "http" if client is None else "https"
+        self.context, self.auth_headers = client or (None, {})
         self.config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         self.config.write(
             'listen: { udp: ["127.0.0.1:0"], http: "127.0.0.1:0"' + listen + " }\n"
@@ -55,10 +59,14 @@ class Daemon:
         self.log_reader.start()
         self.wait_for(lambda: self.get("/readyz")[0] == 200, "/readyz")
 
-    def get(self, path, headers=None):
-        request = urllib.request.Request(f"http://{self.http}{path}", headers=headers or {})
+    def get(self, path, headers=None, method="GET"):
+        request = urllib.request.Request(
+            f"{self.scheme}://{self.http}{path}",
+            headers={**self.auth_headers, **(headers or {})},
+            method=method,
+        )
         try:
-            with urllib.request.urlopen(request) as response:
+            with urllib.request.urlopen(request, context=self.context) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()
