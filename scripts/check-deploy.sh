@@ -7,7 +7,10 @@
 # - deploy/kubernetes/*.yaml: the Kubernetes API's types, through the official
 #   Python client's models (scripts/check_manifests.py);
 # - the config in the ConfigMap must pass `tallyd check-config`, with every
-#   `${VAR}` it expands set by the DaemonSet's env.
+#   `${VAR}` it expands set by the DaemonSet's env, and its web config with a
+#   certificate openssl makes where the DaemonSet mounts the TLS Secret;
+# - the systemd drop-in tallyd.service.d/tls.conf (LoadCredential=) verifies
+#   with the unit.
 # TALLYD_BIN names the binary to check against (default: the debug build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +72,27 @@ if ! systemd-analyze security --offline=true --threshold=20 "$work/tallyd.servic
 fi
 tail -n 1 "$work/security.txt"
 
-python3 scripts/check_manifests.py "$work/configmap-tallyd.yaml"
+# The unit with its TLS drop-in, as installed under /etc/systemd/system.
+mkdir -p "$work/with-tls/tallyd.service.d"
+cp "$work/tallyd.service" "$work/with-tls/"
+cp deploy/systemd/tallyd.service.d/tls.conf "$work/with-tls/tallyd.service.d/"
+SYSTEMD_UNIT_PATH="$work/with-tls:" verify_unit "$work/with-tls/tallyd.service"
+# ... and the drop-in is read: an unknown key in it is caught.
+cp -r "$work/with-tls" "$work/broken-tls"
+printf '[Service]\nNoSuchKey=1\n' >>"$work/broken-tls/tallyd.service.d/tls.conf"
+if SYSTEMD_UNIT_PATH="$work/broken-tls:" verify_unit "$work/broken-tls/tallyd.service" 2>/dev/null; then
+    echo "check-deploy: an unknown key in the TLS drop-in was not caught" >&2
+    exit 1
+fi
+
+python3 scripts/check_manifests.py "$work/configmap-tallyd.yaml" "$work/web.yml"
+# The ConfigMap's paths, moved under $work: the web config and the Secret's
+# files (a throwaway certificate made here).
+mkdir -p "$work/tallyd-tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=tallyd -keyout "$work/tallyd-tls/tls.key" -out "$work/tallyd-tls/tls.crt" 2>/dev/null
+sed -i "s#/etc/tallyd-tls/#$work/tallyd-tls/#g" "$work/web.yml"
+sed -i "s#/etc/tallyd/web.yml#$work/web.yml#g" "$work/configmap-tallyd.yaml"
 # Every ${VAR} the ConfigMap's config expands must be set by the DaemonSet.
 vars=()
 for var in $(grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$work/configmap-tallyd.yaml" | tr -d '${}' | sort -u); do

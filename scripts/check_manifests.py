@@ -6,7 +6,8 @@ V1ConfigMap, ...), which rejects wrong types and missing required fields, and
 serialised back: a key of the file that does not survive the round trip is
 not a field of the API (a misspelling, or a field at the wrong level) and is
 reported. The config inside the ConfigMap is written out for
-`tallyd check-config`. Exit status 1 on any problem.
+`tallyd check-config` (argument 1), and its web config beside it (argument 2).
+Exit status 1 on any problem.
 """
 
 import pathlib
@@ -68,7 +69,7 @@ def check(path, client, problems, configs):
         for key in lost_keys(document, round_trip):
             problems.append(f"{where}: {key} is not a field of {name}")
         if document["kind"] == "ConfigMap" and "tallyd.yaml" in document.get("data", {}):
-            configs.append(document["data"]["tallyd.yaml"])
+            configs.append(document["data"])
 
 
 def main():
@@ -83,8 +84,12 @@ def main():
             problems.append(f"deploy/kubernetes has no {required}")
     if len(configs) != 1:
         problems.append("exactly one ConfigMap must carry tallyd.yaml")
-    elif len(sys.argv) > 1:
-        pathlib.Path(sys.argv[1]).write_text(configs[0])
+    else:
+        for argument, key in zip(sys.argv[1:], ["tallyd.yaml", "web.yml"]):
+            if key not in configs[0]:
+                problems.append(f"the ConfigMap has no {key}")
+            else:
+                pathlib.Path(argument).write_text(configs[0][key])
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{len(paths)} manifests checked against kubernetes {kubernetes.__version__} models")

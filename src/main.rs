@@ -112,11 +112,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads the config and every file it names as a start would (the mapping
+/// file; the web config with its certificates and users), changing nothing.
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match config::load_file(path).and_then(|config| {
-        tallyd::mapping::load(&config)?;
-        Ok(config)
-    }) {
+    let checked = config::load_file(path)
+        .and_then(|config| {
+            tallyd::mapping::load(&config)?;
+            Ok(config)
+        })
+        .map_err(|err| err.to_string())
+        .and_then(|config| match &config.web.config_file {
+            Some(web) => tallyd::web::WebSecurity::load(web)
+                .map(|_| config)
+                .map_err(|err| err.to_string()),
+            None => Ok(config),
+        });
+    match checked {
         Ok(config) => {
             print!("{}", config.to_yaml());
             eprintln!("{}: configuration is valid", path.display());

@@ -136,3 +136,35 @@ fn check_config_names_file_line_and_key_of_a_broken_mapping_file() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn check_config_reads_the_web_config_and_the_files_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let config = write_config(&format!("web: {{ config_file: {} }}\n", web.display()));
+    let check = || {
+        let out = tallyd(&["check-config", config.path().to_str().unwrap()]);
+        (out.status.success(), text(&out.stderr))
+    };
+    std::fs::write(&web, "basic_auth_users: { ops: plain-text }\n").unwrap();
+    let (ok, stderr) = check();
+    assert!(!ok);
+    assert!(stderr.contains("basic_auth_users"), "{stderr}");
+    assert!(stderr.contains("not a bcrypt hash"), "{stderr}");
+    // The shape is right, but the certificate it names is not there.
+    std::fs::write(
+        &web,
+        "tls_server_config: { cert_file: missing.crt, key_file: missing.key }\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check();
+    assert!(!ok);
+    assert!(stderr.contains("missing.crt"), "{stderr}");
+    std::fs::write(
+        &web,
+        "http_server_config: { headers: { X-Frame-Options: deny } }\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check();
+    assert!(ok, "{stderr}");
+}
