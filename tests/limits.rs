@@ -1,6 +1,7 @@
 //! What a client may make tallyd hold, tried by clients that exceed it on the
 //! real daemon: connections per listener, idle connections, gRPC message size
-//! (plain and gzip-compressed), and `?windows=` past `window.retain`.
+//! (plain and gzip-compressed), the HTTP request head, and `?windows=` past
+//! `window.retain`.
 
 mod support;
 
@@ -259,4 +260,23 @@ fn windows_asked_for_past_retain_are_bounded_by_retain() {
     });
     let rollups = daemon.rollups("windows=1000000");
     assert_eq!(rollups["windows"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn an_http_request_head_over_64_kib_is_answered_431_and_counted() {
+    let daemon = Daemon::start("");
+    let mut stream = TcpStream::connect(daemon.http).unwrap();
+    let padding = "x".repeat(100 << 10);
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: t\r\nX-Padding: {padding}\r\n\r\n");
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes());
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    daemon.wait_for("the refusal to be counted", || {
+        daemon.sample("tallyd_http_requests_refused_total{reason=\"too_large\"}") == Some(1.0)
+    });
+    assert_eq!(daemon.get("/metrics").0, 200, "the endpoint still serves");
 }

@@ -163,6 +163,7 @@ async fn serve_connection<IO>(io: IO, state: Arc<HttpState>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let telemetry = state.telemetry.clone();
     let service = service_fn(move |request| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(guarded(&state, request).await) }
@@ -171,8 +172,16 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // The exact limit on the head; the buffer bound alone lets a head
+        // that arrives in one read through at up to twice its size.
+        .max_header_size(MAX_REQUEST_HEAD_BYTES)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES);
     if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
+        // hyper answers an oversized head with 431 itself. A head timeout is
+        // not counted: it also ends every kept-alive connection left idle.
+        if err.is_parse_too_large() {
+            telemetry.access.http_refused(HttpRefusal::TooLarge).add(1);
+        }
         tracing::debug!(error = %err, "HTTP connection ended with an error");
     }
 }

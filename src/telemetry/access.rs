@@ -78,14 +78,17 @@ pub enum HttpRefusal {
     RateLimited,
     /// `POST /-/reload` without `web.enable_lifecycle` (403).
     LifecycleDisabled,
+    /// A request head over the 64 KiB limit (431).
+    TooLarge,
 }
 
 impl HttpRefusal {
     /// Every reason, in label order.
-    pub const ALL: [HttpRefusal; 3] = [
+    pub const ALL: [HttpRefusal; 4] = [
         HttpRefusal::Unauthorized,
         HttpRefusal::RateLimited,
         HttpRefusal::LifecycleDisabled,
+        HttpRefusal::TooLarge,
     ];
 
     /// The `reason` label value.
@@ -94,6 +97,7 @@ impl HttpRefusal {
             HttpRefusal::Unauthorized => "unauthorized",
             HttpRefusal::RateLimited => "rate_limited",
             HttpRefusal::LifecycleDisabled => "lifecycle_disabled",
+            HttpRefusal::TooLarge => "too_large",
         }
     }
 }

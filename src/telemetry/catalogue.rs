@@ -327,7 +327,7 @@ pub static TLS_HANDSHAKES_FAILED: Family = counter(
 pub static HTTP_REQUESTS_REFUSED: Family = counter(
     "tallyd_http_requests_refused",
     &["reason"],
-    "HTTP requests answered without being served: unauthorized (401, no or wrong basic auth credentials), rate_limited (429, over the web config's rate_limit), lifecycle_disabled (403, POST /-/reload without web.enable_lifecycle).",
+    "HTTP requests answered without being served: unauthorized (401, no or wrong basic auth credentials), rate_limited (429, over the web config's rate_limit), lifecycle_disabled (403, POST /-/reload without web.enable_lifecycle), too_large (431, a request head over 64 KiB).",
 );
 /// Connections closed at accept by the connection limit.
 pub static CONNECTIONS_REFUSED: Family = counter(
