@@ -42,6 +42,7 @@ fn every_family_served_is_in_the_catalogue_with_its_type() {
         let expected = match family.kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         assert_eq!(kind, expected, "{name}");
     }
@@ -97,4 +98,46 @@ fn the_readme_table_lists_exactly_the_catalogued_families() {
             "labels of {name} in the README"
         );
     }
+}
+
+#[test]
+fn latency_histograms_time_udp_reads_batches_and_window_closes() {
+    let daemon = Daemon::start("window: { interval: 200ms, retain: 10 }");
+    let count = |sample: &str| daemon.sample(sample).unwrap_or(0.0);
+    daemon.send(&["latency.a:1|c", "latency.b:2|ms"]);
+    daemon.wait_for("the lines to be applied and their window published", || {
+        count("tallyd_socket_wait_seconds_count{transport=\"udp\"}") >= 1.0
+            && count("tallyd_ingest_delay_seconds_count") >= 1.0
+            && count("tallyd_window_publish_delay_seconds_count") >= 1.0
+    });
+    let metrics = daemon.metrics();
+    for family in [
+        "tallyd_socket_wait_seconds",
+        "tallyd_ingest_delay_seconds",
+        "tallyd_window_publish_delay_seconds",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {family} histogram\n")),
+            "{family}"
+        );
+    }
+    // Loopback and an idle machine: waits are far below a second, and the
+    // buckets are cumulative up to +Inf.
+    let sample = |s: &str| support::sample_in(&metrics, s).unwrap();
+    let reads = sample("tallyd_socket_wait_seconds_count{transport=\"udp\"}");
+    assert_eq!(
+        sample("tallyd_socket_wait_seconds_bucket{transport=\"udp\",le=\"+Inf\"}"),
+        reads
+    );
+    assert_eq!(
+        sample("tallyd_socket_wait_seconds_bucket{transport=\"udp\",le=\"1\"}"),
+        reads
+    );
+    let published = sample("tallyd_window_publish_delay_seconds_count");
+    let sum = sample("tallyd_window_publish_delay_seconds_sum");
+    assert!(
+        sum / published < 1.0,
+        "mean publish delay {}",
+        sum / published
+    );
 }

@@ -202,6 +202,11 @@ fn compare(old: &Config, new: &Config) -> Vec<Key> {
         key("listen", old.listen != new.listen, false),
         key("shards", old.shards != new.shards, false),
         key(
+            "shard_priority",
+            old.shard_priority != new.shard_priority,
+            false,
+        ),
+        key(
             "window.interval",
             old.window.interval != new.window.interval,
             false,

@@ -19,7 +19,8 @@ pub use graphite::{Graphite, GraphitePrefix, GraphiteTags, HostPort};
 pub use load::{ConfigError, InvalidConfig, load_file, parse, parse_yaml};
 pub use model::{
     Aggregation, Config, GaugeSign, Gpu, GpuMode, HistogramRule, Limits, Listen, LogFormat,
-    LogLevel, Logging, Mapping, NativeHistograms, TagStyle, TimerSamples, Web, Window,
+    LogLevel, Logging, Mapping, NativeHistograms, ShardPriority, TagStyle, TimerSamples, Web,
+    Window,
 };
 pub use otlp_export::{
     OtlpCompression, OtlpExport, OtlpProtocol, OtlpTemporality, ResourceAttributes,

@@ -39,6 +39,9 @@ pub struct Config {
     pub limits: Limits,
     /// Number of shard threads: `auto` (one per core) or a number.
     pub shards: ThreadCount,
+    /// Where shard and flush threads stand against the receivers: `idle`
+    /// (below them, so a receiver never waits) or `normal`. Default idle.
+    pub shard_priority: ShardPriority,
     /// Log level and format.
     pub logging: Logging,
     /// Offloading large windows to a GPU.
@@ -166,6 +169,18 @@ fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> 
         )));
     }
     Ok(interval)
+}
+
+/// `shard_priority`: the scheduling of shard and flush threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardPriority {
+    /// `SCHED_IDLE`: every normal thread of tallyd's cgroup (the receivers)
+    /// preempts them at once.
+    #[default]
+    Idle,
+    /// As the receivers: the scheduler shares the core fairly.
+    Normal,
 }
 
 /// Whether a leading `+`/`-` on a gauge value is a delta.

@@ -54,6 +54,7 @@ fn defaults_have_the_documented_values() {
     assert_eq!(c.limits.connection_idle_timeout.get().as_secs(), 300);
     assert_eq!(c.limits.max_grpc_message_bytes.bytes(), 4 << 20);
     assert_eq!(c.shards, ThreadCount::Auto);
+    assert_eq!(c.shard_priority, ShardPriority::Idle);
     assert_eq!(
         c.logging,
         Logging {

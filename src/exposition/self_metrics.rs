@@ -4,9 +4,12 @@
 //! catalogue through [`Telemetry::collect`]; this module only hands them to an
 //! [`Exposition`] (text or protobuf), so it holds no metric names of its own.
 
-use super::{Exposition, FamilyType};
+use std::sync::Arc;
+
+use super::{Exposition, FamilyType, HistogramValues};
 use crate::series::escape_label_value;
-use crate::telemetry::{Collector, Family, Kind, ScrapeFacts, Telemetry};
+use crate::store::Buckets;
+use crate::telemetry::{Collector, Family, HistogramSnapshot, Kind, ScrapeFacts, Telemetry};
 
 /// Writes every `tallyd_*` family that applies.
 pub fn write_self_metrics(w: &mut impl Exposition, telemetry: &Telemetry, facts: &ScrapeFacts) {
@@ -31,14 +34,42 @@ impl<E: Exposition> Collector for Renderer<'_, E> {
         let kind = match family.kind {
             Kind::Counter => FamilyType::Counter,
             Kind::Gauge => FamilyType::Gauge,
+            Kind::Histogram => FamilyType::Histogram,
         };
         self.writer.family(family.name, kind, family.help);
         self.family = Some(family);
     }
 
     fn sample(&mut self, label_values: &[&str], value: f64) {
-        let Some(family) = self.family else {
+        if self.render_labels(label_values) {
+            self.writer.value(&self.labels, value);
+        }
+    }
+
+    fn histogram(&mut self, label_values: &[&str], histogram: &HistogramSnapshot) {
+        if !self.render_labels(label_values) {
             return;
+        }
+        let buckets = Buckets {
+            bounds: Arc::from(histogram.bounds),
+            counts: histogram.cumulative.iter().map(|&c| c as f64).collect(),
+        };
+        let values = HistogramValues {
+            classic: Some(&buckets),
+            native: None,
+            sum: histogram.sum,
+            count: histogram.count as f64,
+        };
+        self.writer.histogram(&self.labels, &values);
+    }
+}
+
+impl<E> Renderer<'_, E> {
+    /// Renders `label_values` under the current family's label names into
+    /// `self.labels`; false before any family.
+    fn render_labels(&mut self, label_values: &[&str]) -> bool {
+        let Some(family) = self.family else {
+            return false;
         };
         self.labels.clear();
         for (i, (name, value)) in family.labels.iter().zip(label_values).enumerate() {
@@ -50,7 +81,7 @@ impl<E: Exposition> Collector for Renderer<'_, E> {
             escape_label_value(&mut self.labels, value);
             self.labels.push('"');
         }
-        self.writer.value(&self.labels, value);
+        true
     }
 }
 

@@ -26,7 +26,7 @@ use super::lines::ingest_buffer;
 use super::udp::FLUSH_AFTER;
 use crate::codec::{Decoder, RejectReason};
 use crate::shard::{Overflow, Router};
-use crate::telemetry::{ConnectionGuard, ConnectionListener, LocalTally, Transport};
+use crate::telemetry::{ConnectionGuard, ConnectionListener, LocalTally, Transport, unix_nanos};
 use crate::web::ConnectionLimit;
 
 /// Reads taken before the connection's tallies are added to the shared counters.
@@ -148,6 +148,7 @@ impl Connection {
     /// Ingests the complete lines among `n` bytes just read.
     fn received(&mut self, n: usize) {
         self.tally.bytes += n as u64;
+        self.router.note_arrival(unix_nanos());
         let Connection {
             framer,
             decoder,

@@ -18,6 +18,11 @@
 //! `limits.max_datagram_bytes` arrives cut (`MSG_TRUNC`): its whole lines are
 //! kept, the cut line is dropped and counted, the datagram counted as truncated.
 //!
+//! Each datagram carries the kernel's receive time (`SO_TIMESTAMPNS`): the
+//! oldest of a read says how long the socket was left unread while data
+//! waited (`tallyd_socket_wait_seconds`), and travels with the batch to its
+//! shard (`tallyd_ingest_delay_seconds`).
+//!
 //! Threads stop within [`STOP_POLL`] of the stop flag being set, flushing their
 //! open batches first.
 
@@ -46,6 +51,12 @@ pub const RECV_BATCH: usize = 64;
 /// a hundred samples; waiting a millisecond lets batches fill, and costs a line
 /// at most a millisecond of latency.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
+
+/// Longest a receiver waits for room in a full shard queue before it drops
+/// the batch (counted `queue_full`): long enough for a shard that shares its
+/// core to run, short enough that one stuck shard does not hold up the
+/// others for long.
+pub const QUEUE_GRACE: Duration = Duration::from_millis(5);
 
 /// How often a blocked receiver looks at the stop flag.
 pub const STOP_POLL: Duration = Duration::from_millis(100);
@@ -147,7 +158,8 @@ pub struct Receiver {
     socket: Socket,
     /// What the socket is, for the counters.
     transport: Transport,
-    /// Its router into the shard queues; a full queue drops the batch.
+    /// Its router into the shard queues; a queue still full after
+    /// [`QUEUE_GRACE`] drops the batch.
     router: Router,
     /// Line limits.
     decoder: Decoder,
@@ -172,7 +184,7 @@ impl Receiver {
         Receiver {
             socket,
             transport,
-            router: inlet.router(Overflow::Drop),
+            router: inlet.router(Overflow::Grace(QUEUE_GRACE)),
             decoder: inlet.decoder(max_datagram_bytes),
             max_datagram_bytes,
             telemetry: inlet.telemetry().clone(),
@@ -194,11 +206,16 @@ pub fn spawn_receiver(index: usize, receiver: Receiver) -> io::Result<JoinHandle
         .spawn(move || receiver.run())
 }
 
-/// Receive buffers and the `recvmmsg` headers pointing into them.
+/// Room for one `SCM_TIMESTAMPNS` control message per datagram.
+const CONTROL_BYTES: usize = 64;
+
+/// Receive buffers and the `recvmmsg` headers pointing into them, with room
+/// for the kernel's receive timestamp of each datagram (`SO_TIMESTAMPNS`).
 struct RecvBuffers {
     data: Vec<u8>,
     datagram_bytes: usize,
     iovecs: Vec<libc::iovec>,
+    control: Vec<u64>,
     headers: Vec<libc::mmsghdr>,
 }
 
@@ -216,6 +233,8 @@ impl RecvBuffers {
             data,
             datagram_bytes,
             iovecs,
+            // u64s: control messages must be aligned for `cmsghdr`.
+            control: vec![0u64; CONTROL_BYTES / 8 * RECV_BATCH],
             // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
             headers: (0..RECV_BATCH)
                 .map(|_| unsafe { std::mem::zeroed() })
@@ -230,9 +249,13 @@ impl RecvBuffers {
 
     /// Receives up to [`RECV_BATCH`] datagrams, waiting for the first.
     fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-        for header in &mut self.headers {
+        let control = self.control.as_mut_ptr().cast::<u8>();
+        for (i, header) in self.headers.iter_mut().enumerate() {
             header.msg_hdr.msg_flags = 0;
             header.msg_len = 0;
+            // SAFETY: each header gets its own CONTROL_BYTES slice of `control`.
+            header.msg_hdr.msg_control = unsafe { control.add(i * CONTROL_BYTES) }.cast();
+            header.msg_hdr.msg_controllen = CONTROL_BYTES as _;
         }
         // SAFETY: `headers` holds RECV_BATCH initialised mmsghdrs whose iovecs point
         // into `data`, which lives as long as `self` and is not otherwise borrowed.
@@ -252,6 +275,31 @@ impl RecvBuffers {
         }
     }
 
+    /// When the kernel received datagram `i` of the last receive, unix
+    /// nanoseconds; 0 when it gave no timestamp.
+    fn received_unix_nanos(&self, i: usize) -> u64 {
+        let header = &self.headers[i].msg_hdr;
+        // SAFETY: the kernel filled `msg_control` up to `msg_controllen` with
+        // well-formed control messages; the CMSG_* macros walk within it.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(header);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                {
+                    let time = libc::CMSG_DATA(cmsg)
+                        .cast::<libc::timespec>()
+                        .read_unaligned();
+                    return (time.tv_sec as u64)
+                        .saturating_mul(1_000_000_000)
+                        .saturating_add(time.tv_nsec as u64);
+                }
+                cmsg = libc::CMSG_NXTHDR(header, cmsg);
+            }
+        }
+        0
+    }
+
     /// Datagram `i` of the last receive, and whether it was cut.
     fn datagram(&self, i: usize) -> (&[u8], bool) {
         let header = &self.headers[i];
@@ -265,6 +313,13 @@ impl RecvBuffers {
 impl Receiver {
     fn run(mut self) {
         let fd = self.socket.as_raw_fd();
+        if !enable_receive_timestamps(fd) {
+            tracing::debug!(
+                transport = self.transport.as_str(),
+                "no kernel receive timestamps: socket waits and ingest delays are not measured"
+            );
+        }
+        let socket_wait = self.telemetry.socket_wait(self.transport);
         let mut buffers = RecvBuffers::new(self.max_datagram_bytes);
         let mut tally = LocalTally::default();
         // When the oldest line waiting in a partial batch arrived.
@@ -288,6 +343,10 @@ impl Receiver {
                     continue;
                 }
             };
+            // The first datagram of a read is the one that waited longest.
+            let oldest = buffers.received_unix_nanos(0);
+            socket_wait.observe_since(oldest);
+            self.router.note_arrival(oldest);
             for i in 0..received {
                 let (datagram, truncated) = buffers.datagram(i);
                 tally.frames += 1;
@@ -306,6 +365,24 @@ impl Receiver {
         self.router.flush(&mut tally);
         tally.publish(&self.telemetry, self.transport);
     }
+}
+
+/// Asks the kernel to stamp each datagram with its receive time
+/// (`SO_TIMESTAMPNS`, wall clock); false when it refuses.
+fn enable_receive_timestamps(fd: RawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: `fd` is an open socket; the option value is a c_int on the stack
+    // whose size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }
 
 /// Waits up to `timeout` for `fd` to become readable; false on timeout.

@@ -53,6 +53,9 @@ pub struct Batch {
     /// The mapping its keys were made under (`mapping.file`), which the shard
     /// applies again to name a new series.
     pub mapper: Option<Arc<Mapper>>,
+    /// When its oldest line was received (unix nanoseconds, the kernel's time
+    /// for datagrams); 0 when unknown.
+    pub received_unix_nanos: u64,
 }
 
 impl Batch {
@@ -68,6 +71,7 @@ impl Batch {
             bytes: Vec::with_capacity(Self::CAPACITY * 64),
             lines: 0,
             mapper: None,
+            received_unix_nanos: 0,
         }
     }
 
@@ -82,6 +86,7 @@ impl Batch {
         self.bytes.clear();
         self.lines = 0;
         self.mapper = None;
+        self.received_unix_nanos = 0;
     }
 
     /// Appends every value of `metric` under `key`. Lines whose name, tags or member

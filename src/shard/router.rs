@@ -30,8 +30,14 @@ use crate::telemetry::{DropReason, LocalTally};
 /// What a router does with a batch whose shard queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overflow {
-    /// Drop the batch, counting its lines as `queue_full` (datagram transports).
+    /// Drop the batch, counting its lines as `queue_full`.
     Drop,
+    /// Wait up to this long for room, then drop the batch counting its lines
+    /// as `queue_full` (datagram transports). The wait puts the receiver to
+    /// sleep, which is when a shard below it (`shard_priority: idle`) on the
+    /// same core gets to empty its queue; meanwhile the socket buffer holds
+    /// what arrives.
+    Grace(std::time::Duration),
     /// Wait for room, however long it takes (stream transports).
     Wait,
     /// Wait for room until the instant, then drop the batch counting its lines as
@@ -49,6 +55,8 @@ pub struct Router {
     overflow: Overflow,
     /// The mapping file's view, when the router was given the live mapping.
     mapping: Option<MappedNames>,
+    /// When the lines being routed arrived (see [`Router::note_arrival`]).
+    arrival_unix_nanos: u64,
 }
 
 /// What routing a line can refuse.
@@ -70,6 +78,7 @@ impl Router {
             pool,
             overflow: Overflow::Drop,
             mapping: None,
+            arrival_unix_nanos: 0,
         }
     }
 
@@ -94,6 +103,13 @@ impl Router {
         }
     }
 
+    /// Lines routed from now on arrived at `unix_nanos` (0: unknown); a batch
+    /// carries the arrival of its first line to its shard.
+    #[inline]
+    pub fn note_arrival(&mut self, unix_nanos: u64) {
+        self.arrival_unix_nanos = unix_nanos;
+    }
+
     /// Sets what happens to batches meeting a full queue from now on.
     pub fn set_overflow(&mut self, overflow: Overflow) {
         self.overflow = overflow;
@@ -113,6 +129,9 @@ impl Router {
         let shard = key.shard(self.queues.len());
         while !values.is_empty() {
             let first = self.open[shard].samples.len();
+            if first == 0 {
+                self.open[shard].received_unix_nanos = self.arrival_unix_nanos;
+            }
             let taken = self.open[shard]
                 .push_values(key, metric, values)
                 .ok_or(RouteError::TooLong)?;
@@ -133,6 +152,9 @@ impl Router {
         };
         let shard = key.shard(self.queues.len());
         let first = self.open[shard].samples.len();
+        if first == 0 {
+            self.open[shard].received_unix_nanos = self.arrival_unix_nanos;
+        }
         if !self.open[shard].push(key, metric) {
             return Err(RouteError::TooLong);
         }
@@ -166,6 +188,10 @@ impl Router {
                     (batch, DropReason::QueueFull)
                 }
             },
+            Overflow::Grace(wait) => match send_with_naps(queue, batch, wait) {
+                Ok(()) => return,
+                Err(batch) => (batch, DropReason::QueueFull),
+            },
             // A send fails only once the shard is gone, which happens after every
             // ingest has stopped; counted all the same.
             Overflow::Wait => match queue.send(batch) {
@@ -181,6 +207,36 @@ impl Router {
         let (batch, reason) = refused;
         tally.drop_lines(reason, batch.lines);
         self.pool.give_back(batch);
+    }
+}
+
+/// How long a receiver sleeps each time it finds a queue full, before it
+/// looks again: long enough for the shard to take several batches in one go
+/// (a batch is tens of microseconds of its work), where waking at every freed
+/// slot would switch threads once per batch.
+const FULL_QUEUE_NAP: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Sends `batch`, napping while the queue is full, for up to `grace`; the
+/// batch back when there was no room by then (or the shard is gone).
+fn send_with_naps(
+    queue: &Sender<Batch>,
+    batch: Batch,
+    grace: std::time::Duration,
+) -> Result<(), Batch> {
+    let mut batch = match queue.try_send(batch) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Disconnected(batch)) => return Err(batch),
+        Err(TrySendError::Full(batch)) => batch,
+    };
+    let deadline = Instant::now() + grace;
+    loop {
+        std::thread::sleep(FULL_QUEUE_NAP);
+        batch = match queue.try_send(batch) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(batch)) => return Err(batch),
+            Err(TrySendError::Full(batch)) if Instant::now() >= deadline => return Err(batch),
+            Err(TrySendError::Full(batch)) => batch,
+        };
     }
 }
 
@@ -274,6 +330,56 @@ mod tests {
         assert_eq!(batches.iter().map(|b| b.lines).sum::<u64>(), 2500);
         let last = batches[2].samples.last().unwrap();
         assert_eq!((batches[2].name(last), last.value), ("a", 2499.0));
+    }
+
+    #[test]
+    fn a_grace_waits_for_a_shard_that_makes_room_and_drops_when_none_does() {
+        let (queue, receiver) = crossbeam_channel::bounded(1);
+        let mut router = Router::new(vec![queue], BatchPool::new(4));
+        router.set_overflow(Overflow::Grace(std::time::Duration::from_secs(30)));
+        let mut tally = LocalTally::default();
+        route_all(&mut router, "a:1|c", &mut tally);
+        router.flush(&mut tally);
+        // The queue is full; the shard takes a batch only after a while.
+        let shard = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let first = receiver.recv().unwrap();
+            let second = receiver.recv().unwrap();
+            (first.lines, second.lines, receiver)
+        });
+        route_all(&mut router, "a:2|c\na:3|c", &mut tally);
+        router.flush(&mut tally);
+        let (first, second, receiver) = shard.join().unwrap();
+        assert_eq!((first, second), (1, 2));
+        assert_eq!(tally.dropped(DropReason::QueueFull), 0);
+
+        // Nobody takes anything: after the grace the batch is dropped, counted.
+        router.set_overflow(Overflow::Grace(std::time::Duration::from_millis(5)));
+        route_all(&mut router, "a:4|c", &mut tally);
+        router.flush(&mut tally);
+        route_all(&mut router, "a:5|c\na:6|c", &mut tally);
+        router.flush(&mut tally);
+        assert_eq!(tally.dropped(DropReason::QueueFull), 2);
+        assert_eq!(
+            receiver.try_iter().map(|b| b.lines).collect::<Vec<_>>(),
+            [1]
+        );
+    }
+
+    #[test]
+    fn the_first_line_of_a_batch_stamps_its_arrival() {
+        let (queue, receiver) = crossbeam_channel::bounded(4);
+        let mut router = Router::new(vec![queue], BatchPool::new(4));
+        let mut tally = LocalTally::default();
+        router.note_arrival(100);
+        route_all(&mut router, "a:1|c", &mut tally);
+        router.note_arrival(200);
+        route_all(&mut router, "a:2|c", &mut tally);
+        router.flush(&mut tally);
+        route_all(&mut router, "a:3|c", &mut tally);
+        router.flush(&mut tally);
+        let stamps: Vec<u64> = receiver.try_iter().map(|b| b.received_unix_nanos).collect();
+        assert_eq!(stamps, [100, 200]);
     }
 
     #[test]

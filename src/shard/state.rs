@@ -24,7 +24,7 @@ use super::series::{Series, State};
 use super::tuning::{LiveTuning, Tuning};
 use super::window_samples::WindowSamples;
 use crate::codec::MetricType;
-use crate::config::Config;
+use crate::config::{Config, ShardPriority};
 use crate::gpu::Offload;
 use crate::kernels::Kernels;
 use crate::mapping::{Mapper, Mapping};
@@ -43,6 +43,8 @@ pub struct ShardSettings {
     pub kernels: Kernels,
     /// The GPU offload of large windows, when started (see `gpu::Offload`).
     pub offload: Option<Arc<Offload>>,
+    /// The scheduling of the shard and flush threads (`shard_priority`).
+    pub priority: ShardPriority,
 }
 
 impl ShardSettings {
@@ -55,6 +57,7 @@ impl ShardSettings {
             tuning,
             kernels,
             offload: None,
+            priority: config.shard_priority,
         }
     }
 

@@ -9,7 +9,8 @@
 //! At a window close the shard takes the O(series) rollups and hands the
 //! window's samples to its own flush thread (`tallyd-flush-N`), which runs the
 //! kernels and publishes; two sample buffers rotate between them, so the shard
-//! keeps draining its queue during the kernel work.
+//! keeps draining its queue during the kernel work. Both threads run below
+//! the receivers (`shard_priority`, see `priority`).
 //!
 //! When every sender is gone (ingest has stopped) the thread drains what is left
 //! in its queue, closes the open window early, waits for its flush thread to
@@ -26,6 +27,7 @@ use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
 use super::flush::{ClosedWindow, Completion, FlushScratch};
 use super::native_book::NativeBook;
+use super::priority;
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
 use super::window_samples::WindowSamples;
@@ -127,6 +129,8 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         offload: settings.offload.clone(),
     };
     let live = settings.live.clone();
+    let priority = settings.priority;
+    priority::apply(priority, "shard");
     let mut state = ShardState::new(index, settings, telemetry.clone());
     // Two windows' samples rotate: the shard fills one while the flush thread
     // completes the other and sends it back.
@@ -138,6 +142,7 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
         .spawn({
             let telemetry = telemetry.clone();
             move || {
+                priority::apply(priority, "flush");
                 flush_loop(
                     index,
                     job_queue,
@@ -174,6 +179,9 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
             match queue.recv_timeout(windowing.until_close(now)) {
                 Ok(batch) => {
                     state.apply(&mut window, &batch);
+                    telemetry
+                        .ingest_delay
+                        .observe_since(batch.received_unix_nanos);
                     pool.give_back(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -221,7 +229,10 @@ fn flush_loop(
         let rollups = job
             .closed
             .complete(&job.samples, completion, &mut scratch, &mut book);
-        store.publish(bounds, quantiles, rollups);
+        if store.publish(bounds, quantiles, rollups) {
+            let end_nanos = bounds.end_unix_ms.saturating_mul(1_000_000);
+            telemetry.window_publish_delay.observe_since(end_nanos);
+        }
         let seconds = job.close_seconds + started.elapsed().as_secs_f64();
         counters.last_flush_seconds.set(seconds);
         counters

@@ -87,12 +87,13 @@ impl Store {
     /// Records one shard's rollups for the window `bounds`, whose sample rollups
     /// carry `quantiles` (the same for every shard of a window: a reload changes
     /// them from a window on). Each shard reports each window at most once.
+    /// True when this part completed the window, which is visible from now on.
     pub fn publish(
         &self,
         bounds: WindowBounds,
         quantiles: WindowQuantiles,
         part: Vec<SeriesRollup>,
-    ) {
+    ) -> bool {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let window = pending
             .windows
@@ -106,7 +107,7 @@ impl Store {
         window.parts.push(part);
         window.reported += 1;
         if window.reported < self.shards {
-            return;
+            return false;
         }
         // This window is complete: it and every earlier one are published now.
         let later = pending.windows.split_off(&(bounds.start_unix_ms + 1));
@@ -127,6 +128,7 @@ impl Store {
                 listener(window);
             }
         }
+        true
     }
 
     /// The closed windows, oldest first; empty before the first window closes.

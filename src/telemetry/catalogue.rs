@@ -20,6 +20,8 @@ pub enum Kind {
     Counter,
     /// A value that goes up and down.
     Gauge,
+    /// Cumulative buckets (`_bucket` with `le`), `_sum` and `_count`.
+    Histogram,
 }
 
 /// One `tallyd_*` family: what an operator finds on `/metrics`.
@@ -40,7 +42,7 @@ impl Family {
     pub fn sample_name(&self) -> String {
         match self.kind {
             Kind::Counter => format!("{}_total", self.name),
-            Kind::Gauge => self.name.to_owned(),
+            Kind::Gauge | Kind::Histogram => self.name.to_owned(),
         }
     }
 }
@@ -63,6 +65,19 @@ const fn gauge(name: &'static str, labels: &'static [&'static str], help: &'stat
         name,
         help,
         kind: Kind::Gauge,
+        labels,
+    }
+}
+
+const fn histogram(
+    name: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Histogram,
         labels,
     }
 }
@@ -348,6 +363,25 @@ pub static GRPC_MESSAGES_TOO_LARGE: Family = counter(
     "gRPC messages refused for being larger than limits.max_grpc_message_bytes after decompression, by transport (grpc: tallyd's API, otlp).",
 );
 
+/// How long datagrams waited in their socket before a receiver read them.
+pub static SOCKET_WAIT: Family = histogram(
+    "tallyd_socket_wait_seconds",
+    TRANSPORT,
+    "For each read of a datagram socket (udp, unix_datagram), how long its oldest datagram had waited in the socket since the kernel received it: the time the receiving thread left the socket unread while data was there. Long waits overflow the receive buffer.",
+);
+/// From receipt to the shard applying a line.
+pub static INGEST_DELAY: Family = histogram(
+    "tallyd_ingest_delay_seconds",
+    &[],
+    "For each batch a shard applies, how long since its oldest line was received: by the kernel for datagrams, read by tallyd for TCP and Unix streams (gRPC batches are not timed).",
+);
+/// From a window's end to its rollups on /metrics.
+pub static WINDOW_PUBLISH_DELAY: Family = histogram(
+    "tallyd_window_publish_delay_seconds",
+    &[],
+    "For each window, how long from its end until every shard had published it, when it shows on /metrics and sinks are given it.",
+);
+
 /// Every family, in the order `/metrics` shows them.
 pub static CATALOGUE: &[&Family] = &[
     &BUILD_INFO,
@@ -380,6 +414,9 @@ pub static CATALOGUE: &[&Family] = &[
     &WINDOW_LAST_FLUSH_SECONDS,
     &WINDOW_SERIES,
     &WINDOW_LAST_END_TIMESTAMP,
+    &SOCKET_WAIT,
+    &INGEST_DELAY,
+    &WINDOW_PUBLISH_DELAY,
     &EXPOSITION_CONFLICTS,
     &TLS_HANDSHAKES_FAILED,
     &HTTP_REQUESTS_REFUSED,

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 
 use super::catalogue::{self as c, Family};
 use super::{
-    ConnectionListener, DropReason, HttpRefusal, IngestCounters, Listener, ShardCounters,
-    SinkDropReason, SinkFailure, SinkStats, Telemetry, Transport, udp_kernel_drops,
+    ConnectionListener, DropReason, HistogramSnapshot, HttpRefusal, IngestCounters, Listener,
+    ShardCounters, SinkDropReason, SinkFailure, SinkStats, Telemetry, Transport, udp_kernel_drops,
 };
 use crate::codec::RejectReason;
 
@@ -25,6 +25,8 @@ pub trait Collector {
     /// One sample of the family started last: label values in the order of its
     /// `labels`.
     fn sample(&mut self, label_values: &[&str], value: f64);
+    /// One histogram of the (histogram) family started last.
+    fn histogram(&mut self, label_values: &[&str], histogram: &HistogramSnapshot);
 }
 
 /// What only the scrape knows, reported beside the counters.
@@ -88,6 +90,19 @@ impl Telemetry {
             &[],
             facts.last_window_end_seconds,
         );
+        out.family(&c::SOCKET_WAIT);
+        for transport in [Transport::Udp, Transport::UnixDatagram] {
+            if self.ingest(transport).enabled.load(Ordering::Relaxed) {
+                out.histogram(
+                    &[transport.as_str()],
+                    &self.socket_wait(transport).snapshot(),
+                );
+            }
+        }
+        out.family(&c::INGEST_DELAY);
+        out.histogram(&[], &self.ingest_delay.snapshot());
+        out.family(&c::WINDOW_PUBLISH_DELAY);
+        out.histogram(&[], &self.window_publish_delay.snapshot());
         single(out, &c::EXPOSITION_CONFLICTS, &[], facts.conflicts as f64);
         out.family(&c::TLS_HANDSHAKES_FAILED);
         for listener in Listener::ALL {
@@ -286,7 +301,7 @@ fn single(out: &mut impl Collector, family: &'static Family, label_values: &[&st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::CATALOGUE;
+    use crate::telemetry::{CATALOGUE, Kind};
 
     /// Checks each family against the catalogue and each sample against its family.
     #[derive(Default)]
@@ -314,6 +329,14 @@ mod tests {
         fn sample(&mut self, label_values: &[&str], _value: f64) {
             let family = self.current.expect("a sample before any family");
             assert_eq!(label_values.len(), family.labels.len(), "{}", family.name);
+            assert_ne!(family.kind, Kind::Histogram, "{}", family.name);
+        }
+
+        fn histogram(&mut self, label_values: &[&str], histogram: &HistogramSnapshot) {
+            let family = self.current.expect("a histogram before any family");
+            assert_eq!(label_values.len(), family.labels.len(), "{}", family.name);
+            assert_eq!(family.kind, Kind::Histogram, "{}", family.name);
+            assert_eq!(histogram.cumulative.len(), histogram.bounds.len());
         }
     }
 

@@ -205,6 +205,12 @@ pub struct Telemetry {
     pub sinks: super::SinkRegistry,
     /// Handshakes failed and requests refused at the HTTP and gRPC listeners.
     pub access: super::AccessCounters,
+    /// How long datagrams waited in their socket: UDP, then Unix datagram.
+    socket_wait: [super::LatencyHistogram; 2],
+    /// From a batch's oldest line's receipt to its shard applying it.
+    pub ingest_delay: super::LatencyHistogram,
+    /// From a window's end to its publication.
+    pub window_publish_delay: super::LatencyHistogram,
 }
 
 impl Telemetry {
@@ -222,7 +228,16 @@ impl Telemetry {
             config_last_reload_success_seconds: FloatGauge::default(),
             sinks: super::SinkRegistry::default(),
             access: super::AccessCounters::default(),
+            socket_wait: Default::default(),
+            ingest_delay: Default::default(),
+            window_publish_delay: Default::default(),
         }
+    }
+
+    /// How long datagrams waited in a socket of `transport` (Unix datagram,
+    /// or UDP for any other).
+    pub fn socket_wait(&self, transport: Transport) -> &super::LatencyHistogram {
+        &self.socket_wait[usize::from(transport == Transport::UnixDatagram)]
     }
 
     /// Adds a UDP socket, by inode, to those whose kernel drops are reported.

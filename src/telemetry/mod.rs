@@ -11,6 +11,7 @@ mod collect;
 mod counters;
 mod gpu;
 mod kernel_drops;
+mod latency;
 mod logging;
 mod sinks;
 mod transport;
@@ -24,6 +25,7 @@ pub use counters::{
 };
 pub use gpu::{GpuState, GpuStats};
 pub use kernel_drops::udp_kernel_drops;
+pub use latency::{HistogramSnapshot, LATENCY_BOUNDS, LatencyHistogram, unix_nanos};
 pub use logging::{init_logging, set_log_level};
 pub use sinks::{SinkDropReason, SinkFailure, SinkRegistry, SinkStats};
 pub use transport::Transport;

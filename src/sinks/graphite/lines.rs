@@ -27,7 +27,9 @@ use crate::exposition::write_value;
 use crate::sinks::delivery::{Encoder, Item};
 use crate::sinks::queue::Weighed;
 use crate::store::{Rollup, SeriesRollup, WindowSnapshot};
-use crate::telemetry::{Collector, Family, ScrapeFacts, SinkDropReason, SinkStats, Telemetry};
+use crate::telemetry::{
+    Collector, Family, HistogramSnapshot, ScrapeFacts, SinkDropReason, SinkStats, Telemetry,
+};
 
 /// One plaintext line, newline included.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +204,21 @@ impl Collector for OwnMetrics<'_> {
     }
 
     fn sample(&mut self, label_values: &[&str], value: f64) {
+        self.line(label_values, "", value);
+    }
+
+    /// A histogram as its count and sum (`.count`, `.sum`); its buckets stay
+    /// on `/metrics`.
+    fn histogram(&mut self, label_values: &[&str], histogram: &HistogramSnapshot) {
+        self.line(label_values, ".count", histogram.count as f64);
+        self.line(label_values, ".sum", histogram.sum);
+    }
+}
+
+impl OwnMetrics<'_> {
+    /// One line of the current family: its name, labels as tags or path
+    /// components, then `suffix`.
+    fn line(&mut self, label_values: &[&str], suffix: &str, value: f64) {
         let Some(family) = self.family else { return };
         self.base.clear();
         self.base.push_str(&self.root);
@@ -227,6 +244,7 @@ impl Collector for OwnMetrics<'_> {
                 }
             }
         }
+        self.base.push_str(suffix);
         let base = std::mem::take(&mut self.base);
         self.out.line(&base, "", &tags, value);
         self.base = base;
