@@ -559,3 +559,53 @@ fn healthcheck_command_passes_against_a_live_daemon_and_fails_without_one() {
         "{dead:?}"
     );
 }
+
+/// The scheduling policy of each thread of `pid`, by thread name (field 41 of
+/// /proc/PID/task/TID/stat: 0 normal, 5 idle).
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is field 3, policy 41.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let policy = after_name.split(' ').nth(41 - 3).unwrap().parse().unwrap();
+        out.push((name.trim().to_owned(), policy));
+    }
+    out
+}
+
+#[test]
+fn shard_and_flush_threads_run_below_the_receivers_unless_told_otherwise() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    for (config, below) in [("", SCHED_IDLE), ("shard_priority: normal", SCHED_OTHER)] {
+        let daemon = Daemon::start(&format!(
+            "shards: 2\nwindow: {{ interval: 200ms }}\n{config}"
+        ));
+        let of = |policies: &[(String, u32)], prefix: &str| -> Vec<u32> {
+            policies
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, policy)| *policy)
+                .collect()
+        };
+        // Each thread sets its own policy as it starts.
+        daemon.wait_for("shard and flush threads at their policy", || {
+            let policies = thread_policies(daemon.pid());
+            of(&policies, "tallyd-shard-") == [below, below]
+                && of(&policies, "tallyd-flush-") == [below, below]
+        });
+        let policies = thread_policies(daemon.pid());
+        let receivers = of(&policies, "tallyd-udp-");
+        assert!(!receivers.is_empty(), "{policies:?}");
+        assert!(
+            receivers.iter().all(|&p| p == SCHED_OTHER),
+            "{config:?}: {policies:?}"
+        );
+        // Lines still arrive and windows close.
+        daemon.send(&["priority.hits:1|c"]);
+        daemon.wait_for_series("priority.hits");
+    }
+}

@@ -109,6 +109,11 @@ impl Daemon {
         std::fs::write(self.config.path(), text).unwrap();
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill(2) with the pid of a child this test owns.
