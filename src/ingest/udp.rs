@@ -128,13 +128,18 @@ pub fn set_recv_buffer(socket: &Socket, bytes: usize) -> io::Result<()> {
 /// Sets the receive buffer past `net.core.rmem_max`; false without `CAP_NET_ADMIN`.
 fn force_recv_buffer(fd: RawFd, bytes: usize) -> bool {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_socket_option(fd, libc::SO_RCVBUFFORCE, value)
+}
+
+/// Sets the `SOL_SOCKET` option `name` of `fd` to `value`; false when refused.
+fn set_socket_option(fd: RawFd, name: libc::c_int, value: libc::c_int) -> bool {
     // SAFETY: `fd` is an open socket; the option value is a c_int on the stack
     // whose size is passed alongside.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
+            name,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -370,19 +375,7 @@ impl Receiver {
 /// Asks the kernel to stamp each datagram with its receive time
 /// (`SO_TIMESTAMPNS`, wall clock); false when it refuses.
 fn enable_receive_timestamps(fd: RawFd) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: `fd` is an open socket; the option value is a c_int on the stack
-    // whose size is passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    set_socket_option(fd, libc::SO_TIMESTAMPNS, 1)
 }
 
 /// Waits up to `timeout` for `fd` to become readable; false on timeout.

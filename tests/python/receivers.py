@@ -298,15 +298,15 @@ class Certificates:
 
 class WebConfig:
     """An exporter-toolkit web config: TLS with client certificates required
-    (signed by `certificates`' CA) and basic auth for `user`:`password`."""
+    (signed by `certificates`' CA) and, unless `user` is None, basic auth for
+    `user`:`password`."""
 
-    def __init__(self, certificates, user, password):
+    def __init__(self, certificates, user=None, password=None):
         import bcrypt
 
         self.certificates = certificates
         self.user, self.password = user, password
         self.path = certificates.path("web.yml")
-        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
         with open(self.path, "w") as f:
             f.write(
                 "tls_server_config:\n"
@@ -314,8 +314,10 @@ class WebConfig:
                 f"  key_file: {certificates.path('server.key')}\n"
                 "  client_auth_type: RequireAndVerifyClientCert\n"
                 f"  client_ca_file: {certificates.path('ca.crt')}\n"
-                f"basic_auth_users:\n  {user}: '{hashed}'\n"
             )
+            if user is not None:
+                hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+                f.write(f"basic_auth_users:\n  {user}: '{hashed}'\n")
 
     def client(self):
         """The TLS context and headers of an authorised client."""
@@ -325,6 +327,8 @@ class WebConfig:
         context.load_cert_chain(
             self.certificates.path("client.crt"), self.certificates.path("client.key")
         )
+        if self.user is None:
+            return context, {}
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         return context, {"Authorization": f"Basic {token}"}
 

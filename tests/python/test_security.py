@@ -18,7 +18,6 @@ The CA and certificates are made by openssl at test time
 
 import contextlib
 import os
-import ssl
 import subprocess
 import tempfile
 import unittest
@@ -182,21 +181,11 @@ class GrpcTlsTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as dir:
             certificates = Certificates(dir)
             # gRPC uses the TLS settings alone: basic auth guards HTTP only.
-            with open(os.path.join(dir, "web.yml"), "w") as f:
-                f.write(
-                    "tls_server_config:\n"
-                    f"  cert_file: {certificates.path('server.crt')}\n"
-                    f"  key_file: {certificates.path('server.key')}\n"
-                    "  client_auth_type: RequireAndVerifyClientCert\n"
-                    f"  client_ca_file: {certificates.path('ca.crt')}\n"
-                )
-            context = ssl.create_default_context(cafile=certificates.path("ca.crt"))
-            context.check_hostname = False
-            context.load_cert_chain(certificates.path("client.crt"), certificates.path("client.key"))
+            web = WebConfig(certificates)
             daemon = Daemon(
-                f"web: {{ config_file: {os.path.join(dir, 'web.yml')} }}\n",
+                f"web: {{ config_file: {web.path} }}\n",
                 listen=', grpc: "127.0.0.1:0"',
-                client=(context, {}),
+                client=web.client(),
             )
             provider = None
             try:
