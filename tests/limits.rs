@@ -244,8 +244,9 @@ fn grpc_messages_over_the_limit_are_refused_after_decompression_and_counted() {
     };
     assert_eq!(too_large("grpc"), Some(1.0));
     assert_eq!(too_large("otlp"), Some(1.0));
-    assert!(
-        sample_in(&metrics, "tallyd_lines_received_total{transport=\"grpc\"}") == Some(1.0),
+    assert_eq!(
+        sample_in(&metrics, "tallyd_lines_received_total{transport=\"grpc\"}"),
+        Some(1.0),
         "nothing of the refused batch was ingested"
     );
 }

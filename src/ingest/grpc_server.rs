@@ -71,7 +71,7 @@ pub async fn serve(
         listener,
         connections,
         Door {
-            limits: limits.connections,
+            connections: limits.connections,
             idle_timeout: limits.idle_timeout,
             telemetry: telemetry.clone(),
             web,
@@ -93,7 +93,7 @@ pub async fn serve(
 
 /// What the accept loop checks each connection against.
 struct Door {
-    limits: ConnectionLimit,
+    connections: ConnectionLimit,
     idle_timeout: Duration,
     telemetry: Arc<Telemetry>,
     web: Arc<LiveWeb>,
@@ -133,7 +133,7 @@ async fn accept_loop(
             },
             () = stop.cancelled() => return,
         };
-        let Some(permit) = door.limits.admit() else {
+        let Some(permit) = door.connections.admit() else {
             continue;
         };
         let _ = stream.set_nodelay(true);

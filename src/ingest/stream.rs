@@ -26,7 +26,7 @@ use super::lines::ingest_buffer;
 use super::udp::FLUSH_AFTER;
 use crate::codec::{Decoder, RejectReason};
 use crate::shard::{Overflow, Router};
-use crate::telemetry::{ConnectionGuard, ConnectionListener, LocalTally, Transport, unix_nanos};
+use crate::telemetry::{ConnectionGuard, LocalTally, Transport, unix_nanos};
 use crate::web::ConnectionLimit;
 
 /// Reads taken before the connection's tallies are added to the shared counters.
@@ -189,10 +189,7 @@ impl Connection {
 
     /// Nothing came for `limits.connection_idle_timeout`.
     fn idled_out(&self) {
-        let listener = match self.source.transport {
-            Transport::UnixStream => ConnectionListener::UnixStream,
-            _ => ConnectionListener::Tcp,
-        };
+        let listener = self.source.connections.listener();
         let telemetry = self.source.inlet.telemetry();
         telemetry.access.connection_idle_closed(listener).add(1);
         tracing::debug!(

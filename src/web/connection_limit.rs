@@ -41,6 +41,11 @@ impl ConnectionLimit {
         }
     }
 
+    /// The listener whose connections this budget counts.
+    pub fn listener(&self) -> ConnectionListener {
+        self.listener
+    }
+
     /// A permit for one more connection, to hold while it lives; `None`
     /// (counted) when the budget is spent and the connection must be closed.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
