@@ -44,8 +44,10 @@ impl Call {
         }
     }
 
-    /// Counts one received message of `bytes` bytes.
+    /// Counts one received message of `bytes` bytes; its lines were received
+    /// now (the shard places a batch in a window by that time).
     pub fn received(&mut self, bytes: usize) {
+        self.router.note_arrival(crate::telemetry::unix_nanos());
         self.tally.frames += 1;
         self.tally.bytes += bytes as u64;
     }

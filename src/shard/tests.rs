@@ -23,7 +23,7 @@ fn next(bounds: WindowBounds, windows: u64) -> WindowBounds {
     }
 }
 
-fn batch_of(text: &str) -> Batch {
+pub(super) fn batch_of(text: &str) -> Batch {
     let mut batch = Batch::with_capacity();
     let mut hasher = KeyHasher::new();
     for message in Decoder::new(4096).lines(text.as_bytes()) {

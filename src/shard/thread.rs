@@ -12,6 +12,13 @@
 //! keeps draining its queue during the kernel work. Both threads run below
 //! the receivers (`shard_priority`, see `priority`).
 //!
+//! A shard that takes a batch late, after its window ended, puts it in the
+//! window its receipt time falls in (datagrams, streams and gRPC messages all
+//! carry one): windows stay cut at the same instants on every shard, so the
+//! lines of one datagram or export land in one window whichever shard they
+//! reach. A shard woken past the end of more than one window closes each one
+//! it missed (`Windowing::next_after`), empty unless a held batch falls in it.
+//!
 //! When every sender is gone (ingest has stopped) the thread drains what is left
 //! in its queue, closes the open window early, waits for its flush thread to
 //! publish it, and ends.
@@ -31,7 +38,7 @@ use super::priority;
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
 use super::window_samples::WindowSamples;
-use crate::store::Store;
+use crate::store::{Store, WindowBounds};
 use crate::telemetry::Telemetry;
 
 /// What a shard thread needs, besides its queue.
@@ -164,26 +171,45 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
     let counters = &telemetry.shards[index];
     counters.running.store(true, Ordering::Release);
     let mut window = WindowSamples::default();
+    let mut last_end = None;
+    // A batch taken late, received after the open window ended: it opens the
+    // next window instead.
+    let mut held: Option<Batch> = None;
     loop {
-        let bounds = windowing.containing(clock.now_unix_ms());
+        let opening = windowing.next_after(last_end, clock.now_unix_ms());
+        counters.windows_skipped.add(opening.skipped);
+        let bounds = opening.bounds;
+        last_end = Some(bounds.end_unix_ms);
         let tuning = live.for_window(bounds.start_unix_ms);
         if !Arc::ptr_eq(&tuning, state.tuning()) {
             state.retune(tuning);
         }
         state.begin_window(&mut window);
+        let mut apply = |batch: Batch| {
+            state.apply(&mut window, &batch);
+            telemetry
+                .ingest_delay
+                .observe_since(batch.received_unix_nanos);
+            pool.give_back(batch);
+        };
         let disconnected = loop {
             let now = clock.now_unix_ms();
+            if let Some(batch) = held.take() {
+                if belongs_after(&batch, bounds, || now) {
+                    held = Some(batch);
+                    break false;
+                }
+                apply(batch);
+            }
             if now >= bounds.end_unix_ms {
                 break false;
             }
             match queue.recv_timeout(windowing.until_close(now)) {
-                Ok(batch) => {
-                    state.apply(&mut window, &batch);
-                    telemetry
-                        .ingest_delay
-                        .observe_since(batch.received_unix_nanos);
-                    pool.give_back(batch);
+                Ok(batch) if belongs_after(&batch, bounds, || clock.now_unix_ms()) => {
+                    held = Some(batch);
+                    break false;
                 }
+                Ok(batch) => apply(batch),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break true,
             }
@@ -206,6 +232,16 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
     drop(jobs);
     let _ = flusher.join();
     counters.running.store(false, Ordering::Release);
+}
+
+/// True when `batch` must wait for a later window than `bounds`: the shard
+/// took it late, after the window ended (`now_unix_ms`), and it was received
+/// after the end too. A batch with no receipt time, or any batch while the
+/// window is still open, goes into the window. The clock is read only for a
+/// batch received after the end: the usual batch costs one comparison.
+fn belongs_after(batch: &Batch, bounds: WindowBounds, now_unix_ms: impl FnOnce() -> u64) -> bool {
+    batch.received_unix_nanos / 1_000_000 >= bounds.end_unix_ms
+        && now_unix_ms() >= bounds.end_unix_ms
 }
 
 /// The flush thread of shard `index`: completes closed windows in order, publishes
@@ -241,5 +277,116 @@ fn flush_loop(
         counters.windows_flushed.add(1);
         tracing::debug!(shard = index, series, seconds, "window closed");
         let _ = spares.send(job.samples);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::kernels::Kernels;
+    use crate::shard::ManualClock;
+    use crate::shard::tests::batch_of;
+    use crate::shard::window::MAX_CATCH_UP_WINDOWS;
+    use crate::store::Rollup;
+
+    const INTERVAL_MS: u64 = 10_000;
+    const START_MS: u64 = 1_700_000_000_000;
+
+    /// Returns once `ready` holds; panics after ten seconds.
+    fn wait_until(ready: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready() {
+            assert!(Instant::now() < deadline, "the shard never got there");
+            std::thread::yield_now();
+        }
+    }
+
+    /// The counter `c` of each published window: (window start, sum, total).
+    fn counters(store: &Store) -> Vec<(u64, f64, f64)> {
+        store
+            .history()
+            .iter()
+            .map(|w| {
+                let c = w.series.iter().find(|s| &*s.meta.name == "c");
+                match c.map(|s| &s.rollup) {
+                    Some(Rollup::Counter { sum, total, .. }) => {
+                        (w.bounds.start_unix_ms, *sum, *total)
+                    }
+                    other => panic!("window {:?}: c is {other:?}", w.bounds),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_shard_closes_each_missed_window_and_skips_only_past_the_limit() {
+        let config = crate::config::parse("{}", "test.yaml").unwrap();
+        let telemetry = Arc::new(Telemetry::new(1));
+        let store = Arc::new(Store::new(1, 100));
+        // A millisecond before the end of the first window: the shard wakes
+        // every millisecond to look at the clock.
+        let clock = Arc::new(ManualClock::new(START_MS + INTERVAL_MS - 1));
+        let context = ShardContext {
+            settings: ShardSettings::from_config(&config, 1, Kernels::default()),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            clock: clock.clone(),
+            windowing: Windowing::new(Duration::from_millis(INTERVAL_MS)),
+            pool: BatchPool::new(4),
+        };
+        // A rendezvous queue: a send returns once the shard has taken the batch
+        // in its receive loop, so it goes into the window the shard has open.
+        let (sender, queue) = crossbeam_channel::bounded(0);
+        let shard = spawn_shard(0, context, queue).unwrap();
+        sender.send(batch_of("c:1|c")).unwrap();
+        // Three windows pass at once: the shard closes the open one and the two
+        // it missed, and opens the window holding now.
+        clock.advance(3 * INTERVAL_MS);
+        wait_until(|| store.history().len() == 3);
+        sender.send(batch_of("c:2|c")).unwrap();
+        // Farther than it catches up: it skips to the window holding now.
+        let far = (MAX_CATCH_UP_WINDOWS + 2) * INTERVAL_MS;
+        clock.advance(far);
+        wait_until(|| telemetry.shards[0].windows_skipped.get() > 0);
+        drop(sender);
+        shard.join().unwrap();
+        let at = |windows: u64| START_MS + windows * INTERVAL_MS;
+        assert_eq!(
+            counters(&store),
+            [
+                (at(0), 1.0, 1.0),
+                (at(1), 0.0, 1.0),
+                (at(2), 0.0, 1.0),
+                (at(3), 2.0, 3.0),
+                (at(3) + far, 0.0, 3.0),
+            ]
+        );
+        assert_eq!(
+            telemetry.shards[0].windows_skipped.get(),
+            MAX_CATCH_UP_WINDOWS + 1
+        );
+    }
+
+    #[test]
+    fn a_batch_taken_after_its_window_ended_waits_for_the_window_it_was_received_in() {
+        let window = WindowBounds {
+            start_unix_ms: START_MS,
+            end_unix_ms: START_MS + INTERVAL_MS,
+        };
+        let end = window.end_unix_ms;
+        let received_at = |ms: u64| {
+            let mut batch = batch_of("c:1|c");
+            batch.received_unix_nanos = ms * 1_000_000;
+            batch
+        };
+        // Taken while the window is open: in, whenever it was received.
+        assert!(!belongs_after(&received_at(end + 5), window, || end - 1));
+        // Taken late: in when received before the end, held when after.
+        assert!(!belongs_after(&received_at(end - 1), window, || end + 50));
+        assert!(belongs_after(&received_at(end), window, || end + 50));
+        // No receipt time: in.
+        assert!(!belongs_after(&batch_of("c:1|c"), window, || end + 50));
     }
 }

@@ -7,10 +7,11 @@
 //! wait for shards, and shards wait only on each other's publication, once a
 //! window, for microseconds.
 //!
-//! A shard that skipped a window (the clock jumped past it while it was busy)
-//! never reports it. Its data is not lost: it went into the window the shard did
-//! close. When a later window completes, earlier incomplete ones are published as
-//! they are, so nothing waits forever.
+//! A late shard closes the windows it missed, empty, so windows are complete
+//! unless a shard skipped one (the clock jumped far past it; counted in
+//! `tallyd_windows_skipped_total`). Its data is not lost: it went into the
+//! window the shard did close. When a later window completes, earlier
+//! incomplete ones are published as they are, so nothing waits forever.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -237,6 +237,12 @@ pub static WINDOWS_FLUSHED: Family = counter(
     SHARD,
     "Windows closed, per shard.",
 );
+/// Windows a shard skipped.
+pub static WINDOWS_SKIPPED: Family = counter(
+    "tallyd_windows_skipped",
+    SHARD,
+    "Windows a shard never closed because it woke too far past them (a clock jump, a long stall); its data went into the window it opened instead.",
+);
 /// Time spent closing windows.
 pub static WINDOW_FLUSH_SECONDS: Family = counter(
     "tallyd_window_flush_seconds",
@@ -373,7 +379,7 @@ pub static SOCKET_WAIT: Family = histogram(
 pub static INGEST_DELAY: Family = histogram(
     "tallyd_ingest_delay_seconds",
     &[],
-    "For each batch a shard applies, how long since its oldest line was received: by the kernel for datagrams, read by tallyd for TCP and Unix streams (gRPC batches are not timed).",
+    "For each batch a shard applies, how long since its oldest line was received: by the kernel for datagrams, read by tallyd for TCP and Unix streams, the message's arrival for gRPC and OTLP.",
 );
 /// From a window's end to its rollups on /metrics.
 pub static WINDOW_PUBLISH_DELAY: Family = histogram(
@@ -410,6 +416,7 @@ pub static CATALOGUE: &[&Family] = &[
     &SERIES,
     &SERIES_EXPIRED,
     &WINDOWS_FLUSHED,
+    &WINDOWS_SKIPPED,
     &WINDOW_FLUSH_SECONDS,
     &WINDOW_LAST_FLUSH_SECONDS,
     &WINDOW_SERIES,

@@ -77,6 +77,7 @@ impl Telemetry {
         self.per_shard(out, &c::SERIES, |s| s.series.load(Ordering::Relaxed) as f64);
         self.per_shard(out, &c::SERIES_EXPIRED, |s| s.series_expired.get() as f64);
         self.per_shard(out, &c::WINDOWS_FLUSHED, |s| s.windows_flushed.get() as f64);
+        self.per_shard(out, &c::WINDOWS_SKIPPED, |s| s.windows_skipped.get() as f64);
         self.per_shard(out, &c::WINDOW_FLUSH_SECONDS, |s| {
             s.flush_seconds_total.get()
         });

@@ -111,6 +111,8 @@ pub struct ShardCounters {
     pub series: AtomicU64,
     /// Windows the shard has closed.
     pub windows_flushed: Counter,
+    /// Windows the shard never closed: it was further behind than it catches up.
+    pub windows_skipped: Counter,
     /// Seconds the last window close took.
     pub last_flush_seconds: FloatGauge,
     /// Seconds spent closing windows, in total.

@@ -100,8 +100,9 @@ impl Item for OtlpPoint {
 
 /// What the encoder remembers of a series from one window to the next.
 struct SeriesState {
-    /// Keeps the series' identity alive, so its address stays its own.
-    _meta: Arc<SeriesMeta>,
+    /// Keeps the series' identity alive, so its address stays its own; when
+    /// this is the last reference the series is gone.
+    meta: Arc<SeriesMeta>,
     start_unix_nanos: u64,
     classic: Option<Box<[f64]>>,
     native: Option<Arc<NativeHistogram>>,
@@ -144,16 +145,15 @@ impl Encoder for Points {
         let start = window.bounds.start_unix_ms * NANOS_PER_MS;
         let end = window.bounds.end_unix_ms * NANOS_PER_MS;
         let mut state = self.state.borrow_mut();
-        let mut next = HashMap::with_capacity(window.series.len());
         let mut points = Vec::with_capacity(window.series.len());
         let mut head: Option<Arc<MetricHead>> = None;
         for series in &window.series {
             let key = Arc::as_ptr(&series.meta) as usize;
-            let before = state.remove(&key);
+            let before = state.get(&key);
             // A new series began in this window, and not before the sink
             // started: a receiver may count a cumulative stream's first point
             // in full only when it began after the receiver did.
-            let first = before.as_ref().map_or_else(
+            let first = before.map_or_else(
                 || start.max(self.started_unix_nanos).min(end),
                 |s| s.start_unix_nanos,
             );
@@ -162,7 +162,7 @@ impl Encoder for Points {
                 start: if delta { start } else { first },
                 end,
             };
-            let (kind, bytes) = point(series, &at, delta, before.as_ref());
+            let (kind, bytes) = point(series, &at, delta, before);
             let same = head
                 .as_ref()
                 .is_some_and(|h| h.kind == kind && *h.name == *series.meta.name);
@@ -181,17 +181,20 @@ impl Encoder for Points {
                 Rollup::Samples(s) if delta => Some(s),
                 _ => None,
             };
-            next.insert(
+            state.insert(
                 key,
                 SeriesState {
-                    _meta: series.meta.clone(),
+                    meta: series.meta.clone(),
                     start_unix_nanos: first,
                     classic: samples.and_then(|s| s.buckets.as_ref().map(|b| b.counts.clone())),
                     native: samples.and_then(|s| s.native.clone()),
                 },
             );
         }
-        *state = next;
+        // A series missing from this window (its shard skipped it) keeps its
+        // state; one that nothing else holds any more (its shard dropped it and
+        // no retained window has it) is gone for good.
+        state.retain(|_, s| Arc::strong_count(&s.meta) > 1);
         points
     }
 }
@@ -741,5 +744,93 @@ mod tests {
             (positive.offset, positive.bucket_counts.clone()),
             (0, vec![1, 1])
         );
+    }
+
+    #[test]
+    fn a_series_missing_from_one_window_keeps_its_start_and_its_last_buckets() {
+        let hits = meta(MetricType::Counter, "hits", "");
+        let sizes = meta(MetricType::Histogram, "sizes", "");
+        let other = meta(MetricType::Gauge, "other", "");
+        let counter = |total: f64| Rollup::Counter {
+            sum: 1.0,
+            total,
+            active: true,
+        };
+        let gauge = Rollup::Gauge {
+            value: 1.0,
+            active: true,
+        };
+        let first = [
+            (hits.clone(), counter(5.0)),
+            (sizes.clone(), samples(4.0, Some(&[1.0, 3.0]), None)),
+            (other.clone(), gauge.clone()),
+        ];
+        // The shard holding hits and sizes skipped this window.
+        let gap = [(other.clone(), gauge.clone())];
+        let third = [
+            (hits.clone(), counter(7.0)),
+            (sizes.clone(), samples(2.0, Some(&[2.0, 4.0]), None)),
+            (other.clone(), gauge),
+        ];
+        for temporality in [OtlpTemporality::Cumulative, OtlpTemporality::Delta] {
+            let without_gap = Points::started_at(temporality, 0);
+            without_gap.encode(&window(1000, &first), None);
+            let expected = decode(
+                &without_gap.encode(&window(1020, &third), None),
+                temporality,
+            );
+            let with_gap = Points::started_at(temporality, 0);
+            with_gap.encode(&window(1000, &first), None);
+            with_gap.encode(&window(1010, &gap), None);
+            let got = decode(&with_gap.encode(&window(1020, &third), None), temporality);
+            assert_eq!(got, expected, "{temporality:?}");
+        }
+        // The cumulative stream still starts at its first window.
+        let encoder = Points::started_at(OtlpTemporality::Cumulative, 0);
+        encoder.encode(&window(1000, &first), None);
+        encoder.encode(&window(1010, &gap), None);
+        let request = decode(
+            &encoder.encode(&window(1020, &third), None),
+            OtlpTemporality::Cumulative,
+        );
+        let Some(Data::Sum(sum)) = &request.resource_metrics[0].scope_metrics[0].metrics[0].data
+        else {
+            panic!()
+        };
+        assert_eq!(sum.data_points[0].start_time_unix_nano, 990 * 1_000_000_000);
+    }
+
+    #[test]
+    fn a_series_nothing_else_holds_is_forgotten() {
+        let encoder = Points::started_at(OtlpTemporality::Cumulative, 0);
+        let kept = meta(MetricType::Gauge, "kept", "");
+        let gauge = Rollup::Gauge {
+            value: 1.0,
+            active: true,
+        };
+        encoder.encode(
+            &window(
+                1000,
+                &[
+                    (kept.clone(), gauge.clone()),
+                    (meta(MetricType::Gauge, "gone", ""), gauge),
+                ],
+            ),
+            None,
+        );
+        assert_eq!(encoder.state.borrow().len(), 2);
+        // That window is gone: `gone` is held by nothing else, `kept` by this test.
+        encoder.encode(&window(1010, &[]), None);
+        let names = |e: &Points| -> Vec<String> {
+            e.state
+                .borrow()
+                .values()
+                .map(|s| s.meta.name.to_string())
+                .collect()
+        };
+        assert_eq!(names(&encoder), ["kept"]);
+        drop(kept);
+        encoder.encode(&window(1020, &[]), None);
+        assert!(names(&encoder).is_empty());
     }
 }
