@@ -11,8 +11,9 @@
 //! Results against the scalar reference: counts, extremes, quantiles and bucket
 //! counts are identical (extremes and quantiles are selected on order keys,
 //! which order values as `f64::total_cmp` does). Sums are added in another
-//! order (a workgroup tree per tile of 4,096 values, then tiles in order) and
-//! stay within [`sum_error_bound`].
+//! order (a workgroup tree per tile of 4,096 values, then tiles in order; a
+//! packed segment of at most `PACKED_MAX` values in order by one invocation)
+//! and stay within [`sum_error_bound`].
 //!
 //! Any wgpu fault, a failed mapping, or a wait longer than the timeout fails
 //! the call with a [`GpuError`]; nothing is half-written into the caller's
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::buffers::{Reusable, Usage};
 use super::device::Gpu;
 use super::pipelines::{Kernel, Pipelines};
-use super::plan::{self, Part, SMALL_MAX, TILE_VALUES, Tile, runs};
+use super::plan::{self, Part, SMALL_MAX, TILE_VALUES, Tile, WORKGROUP, runs};
 use super::work::{GpuError, Outputs, Request, Timings, Unavailable, from_key};
 
 // A small segment is always one tile.
@@ -409,46 +410,64 @@ impl GpuKernels {
         let bounds = request.bounds.len() as u32;
         let ranks = request.quantiles.len() as u32;
         for (chunk, tiles) in part.chunk_tiles.iter().enumerate() {
-            if tiles.is_empty() {
-                continue;
-            }
-            let params = Params {
-                first: tiles.start,
-                count: tiles.len() as u32,
-                bounds,
-                ..Params::default()
-            };
-            commands.push(Command::new(
-                Kernel::Moments,
-                chunk,
-                tables.push_params(params.words()),
-                tiles.len() as u32,
-            ));
-            if bounds > 0 {
+            // Packed tiles (a prefix of the chunk's) take one invocation each,
+            // the others one workgroup each.
+            let packed = part.chunk_packed[chunk].clone();
+            let kinds = [
+                (packed.clone(), Kernel::MomentsPacked, Kernel::BucketsPacked),
+                (packed.end..tiles.end, Kernel::Moments, Kernel::Buckets),
+            ];
+            for (range, moments, buckets) in kinds {
+                if range.is_empty() {
+                    continue;
+                }
+                let params = Params {
+                    first: range.start,
+                    count: range.len() as u32,
+                    bounds,
+                    ..Params::default()
+                };
+                let workgroups = workgroups_for(moments, range.len() as u32);
                 commands.push(Command::new(
-                    Kernel::Buckets,
+                    moments,
                     chunk,
                     tables.push_params(params.words()),
-                    tiles.len() as u32,
+                    workgroups,
                 ));
+                if bounds > 0 {
+                    commands.push(Command::new(
+                        buckets,
+                        chunk,
+                        tables.push_params(params.words()),
+                        workgroups,
+                    ));
+                }
             }
         }
         if ranks == 0 {
             return commands;
         }
         let jobs = part.small_jobs.len() as u32;
-        if jobs > 0 {
+        let packed = part.packed_jobs;
+        for (range, kernel) in [
+            (0..packed, Kernel::SelectPacked),
+            (packed..jobs, Kernel::SelectSmall),
+        ] {
+            if range.is_empty() {
+                continue;
+            }
             let params = Params {
-                count: jobs,
+                first: range.start,
+                count: range.len() as u32,
                 rank_count: ranks,
                 ..Params::default()
             };
             // Small jobs are never in a part of several chunks.
             commands.push(Command::new(
-                Kernel::SelectSmall,
+                kernel,
                 0,
                 tables.push_params(params.words()),
-                jobs,
+                workgroups_for(kernel, range.len() as u32),
             ));
         }
         let group_size = self.group_size(ranks);
@@ -533,6 +552,17 @@ pub struct BindingBuffers<'a> {
     pub large_tiles: &'a wgpu::Buffer,
     pub states: &'a wgpu::Buffer,
     pub histograms: &'a wgpu::Buffer,
+}
+
+/// Workgroups a dispatch of `kernel` over `items` tiles or jobs needs: one
+/// each, or one per [`WORKGROUP`] for the packed kernels.
+fn workgroups_for(kernel: Kernel, items: u32) -> u32 {
+    match kernel {
+        Kernel::MomentsPacked | Kernel::BucketsPacked | Kernel::SelectPacked => {
+            items.div_ceil(WORKGROUP as u32)
+        }
+        _ => items,
+    }
 }
 
 /// Splits `workgroups` into an (x, y) grid within the per-dimension limit.

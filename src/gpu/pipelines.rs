@@ -11,10 +11,16 @@ use super::engine::BindingBuffers;
 pub enum Kernel {
     /// Tile moments (`moments.wgsl`).
     Moments,
+    /// Moments of packed tiles, one invocation each (`moments.wgsl`).
+    MomentsPacked,
     /// Tile bucket counts (`buckets.wgsl`).
     Buckets,
+    /// Bucket counts of packed tiles, one invocation each (`buckets.wgsl`).
+    BucketsPacked,
     /// Quantiles of small segments (`select_small.wgsl`).
     SelectSmall,
+    /// Quantiles of packed segments, one invocation each (`select_small.wgsl`).
+    SelectPacked,
     /// Radix selection counts (`radix_histogram.wgsl`).
     RadixHistogram,
     /// Radix selection choice (`radix_choose.wgsl`).
@@ -32,19 +38,24 @@ enum Access {
 type Binding = (for<'a> fn(&BindingBuffers<'a>) -> &'a wgpu::Buffer, Access);
 
 impl Kernel {
-    const ALL: [Kernel; 5] = [
+    const ALL: [Kernel; 8] = [
         Kernel::Moments,
+        Kernel::MomentsPacked,
         Kernel::Buckets,
+        Kernel::BucketsPacked,
         Kernel::SelectSmall,
+        Kernel::SelectPacked,
         Kernel::RadixHistogram,
         Kernel::RadixChoose,
     ];
 
     fn source(self) -> &'static str {
         match self {
-            Kernel::Moments => include_str!("shaders/moments.wgsl"),
-            Kernel::Buckets => include_str!("shaders/buckets.wgsl"),
-            Kernel::SelectSmall => include_str!("shaders/select_small.wgsl"),
+            Kernel::Moments | Kernel::MomentsPacked => include_str!("shaders/moments.wgsl"),
+            Kernel::Buckets | Kernel::BucketsPacked => include_str!("shaders/buckets.wgsl"),
+            Kernel::SelectSmall | Kernel::SelectPacked => {
+                include_str!("shaders/select_small.wgsl")
+            }
             Kernel::RadixHistogram => include_str!("shaders/radix_histogram.wgsl"),
             Kernel::RadixChoose => include_str!("shaders/radix_choose.wgsl"),
         }
@@ -53,8 +64,11 @@ impl Kernel {
     fn entry_point(self) -> &'static str {
         match self {
             Kernel::Moments => "moments",
+            Kernel::MomentsPacked => "moments_packed",
             Kernel::Buckets => "buckets",
+            Kernel::BucketsPacked => "buckets_packed",
             Kernel::SelectSmall => "select_small",
+            Kernel::SelectPacked => "select_packed",
             Kernel::RadixHistogram => "radix_histogram",
             Kernel::RadixChoose => "radix_choose",
         }
@@ -64,18 +78,18 @@ impl Kernel {
     fn bindings(self) -> &'static [Binding] {
         use Access::{Read, ReadWrite};
         match self {
-            Kernel::Moments => &[
+            Kernel::Moments | Kernel::MomentsPacked => &[
                 (|b| b.values, Read),
                 (|b| b.tiles, Read),
                 (|b| b.partials, ReadWrite),
             ],
-            Kernel::Buckets => &[
+            Kernel::Buckets | Kernel::BucketsPacked => &[
                 (|b| b.values, Read),
                 (|b| b.tiles, Read),
                 (|b| b.bounds, Read),
                 (|b| b.bucket_counts, ReadWrite),
             ],
-            Kernel::SelectSmall => &[
+            Kernel::SelectSmall | Kernel::SelectPacked => &[
                 (|b| b.values, Read),
                 (|b| b.tiles, Read),
                 (|b| b.jobs, Read),

@@ -14,6 +14,11 @@
 //! - Segments of at most [`SMALL_MAX`] values get their quantiles by rank
 //!   counting in workgroup memory (one *small job* each, always one tile);
 //!   longer ones are *large* and go through radix selection.
+//! - Segments of at most [`PACKED_MAX`] values are *packed*: one invocation,
+//!   not one workgroup, computes each of their tiles and jobs, so a
+//!   workgroup serves [`WORKGROUP`] of them. Their tiles come first in a chunk
+//!   and their jobs first among the small jobs, so each kind is one
+//!   contiguous range for its dispatch.
 
 use std::ops::Range;
 
@@ -22,6 +27,12 @@ pub const TILE_VALUES: usize = 4096;
 /// The longest segment whose quantiles are found by rank counting (the
 /// shader's workgroup array of keys has this many entries).
 pub const SMALL_MAX: usize = 1024;
+/// The longest segment computed by one invocation (see the module docs):
+/// short enough that one invocation's serial pass, quadratic for the rank
+/// counting, costs less than a workgroup's barriers.
+pub const PACKED_MAX: usize = 32;
+/// Invocations in a workgroup (`WORKGROUP` in `common.wgsl`).
+pub const WORKGROUP: usize = 256;
 /// Segments in one part at most, which bounds the per-part tables.
 pub const MAX_PART_SEGMENTS: usize = 1 << 18;
 
@@ -66,8 +77,12 @@ pub struct Part {
     pub tiles: Vec<Tile>,
     /// The range of `tiles` in each chunk.
     pub chunk_tiles: Vec<Range<u32>>,
-    /// Per small job: the index of its (only) tile.
+    /// The packed tiles of each chunk: the start of its `chunk_tiles`.
+    pub chunk_packed: Vec<Range<u32>>,
+    /// Per small job: the index of its (only) tile; packed jobs first.
     pub small_jobs: Vec<u32>,
+    /// How many of `small_jobs` are packed.
+    pub packed_jobs: u32,
     /// Per large segment: its part-local segment index.
     pub large: Vec<u32>,
     /// Indices of the large segments' tiles, by chunk then segment.
@@ -143,13 +158,30 @@ fn part(values: &[f64], offsets: &[usize], segments: Range<usize>, chunk_values:
             part.large.push(local as u32);
         }
     }
+    let packed = |segment: usize| offsets[segment + 1] - offsets[segment] <= PACKED_MAX;
     for chunk in part.chunks.clone() {
         let tiles_start = part.tiles.len() as u32;
         let large_start = part.large_tiles.len() as u32;
-        for (local, segment) in segments.clone().enumerate() {
+        // Packed segments' tiles first, then the others, each in segment order.
+        let order = segments
+            .clone()
+            .enumerate()
+            .filter(|&(_, segment)| packed(segment))
+            .chain(
+                segments
+                    .clone()
+                    .enumerate()
+                    .filter(|&(_, segment)| !packed(segment)),
+            );
+        let mut packed_end = tiles_start;
+        for (local, segment) in order {
             let range = offsets[segment].max(chunk.start)..offsets[segment + 1].min(chunk.end);
             if range.is_empty() {
                 continue;
+            }
+            if packed(segment) {
+                packed_end += 1;
+                part.packed_jobs += 1;
             }
             let small = large_index[local] == Tile::NOT_LARGE;
             let mut tile_start = range.start;
@@ -172,6 +204,7 @@ fn part(values: &[f64], offsets: &[usize], segments: Range<usize>, chunk_values:
             }
         }
         part.chunk_tiles.push(tiles_start..part.tiles.len() as u32);
+        part.chunk_packed.push(tiles_start..packed_end);
         part.chunk_large_tiles
             .push(large_start..part.large_tiles.len() as u32);
     }
@@ -206,8 +239,28 @@ mod tests {
         assert_eq!(part.chunks, vec![0..1034]);
         assert_eq!(part.small_jobs, vec![0, 1, 2]);
         assert!(part.large.is_empty());
-        assert_eq!(part.tiles[1].start..part.tiles[1].end, 3..1027);
-        assert_eq!(part.tiles[2].shift, 1027f64.to_bits());
+        // The packed segments (3 and 7 values) first, then the 1024.
+        let tiles: Vec<_> = part
+            .tiles
+            .iter()
+            .map(|t| (t.segment, t.start..t.end))
+            .collect();
+        assert_eq!(tiles, vec![(0, 0..3), (3, 1027..1034), (2, 3..1027)]);
+        assert_eq!(part.tiles[1].shift, 1027f64.to_bits());
+        assert_eq!(part.chunk_packed, vec![0..2]);
+        assert_eq!(part.packed_jobs, 2);
+    }
+
+    #[test]
+    fn a_part_of_only_packed_segments_packs_them_all() {
+        let (values, offsets) = window(&[1; 1000]);
+        let part = &plan(&values, &offsets, TILE_VALUES)[0];
+        assert_eq!(part.chunk_packed, part.chunk_tiles);
+        assert_eq!(part.packed_jobs, 1000);
+        let (values, offsets) = window(&[PACKED_MAX + 1, PACKED_MAX]);
+        let part = &plan(&values, &offsets, TILE_VALUES)[0];
+        assert_eq!(part.chunk_packed, vec![0..1]);
+        assert_eq!(part.tiles[0].segment, 1);
     }
 
     #[test]
@@ -234,7 +287,8 @@ mod tests {
         let segments: Vec<_> = parts.iter().map(|p| p.segments.clone()).collect();
         assert_eq!(segments, vec![0..1, 1..3, 3..4]);
         assert_eq!(parts[1].large, vec![0]);
-        assert_eq!(parts[1].small_jobs, vec![1]);
+        // The one-value segment is packed: its tile comes first.
+        assert_eq!(parts[1].small_jobs, vec![0]);
     }
 
     #[test]
@@ -242,8 +296,8 @@ mod tests {
         let (values, offsets) = window(&[2000, 5, 9000, 1500]);
         let part = &plan(&values, &offsets, 4 * TILE_VALUES)[0];
         assert_eq!(part.large, vec![0, 2, 3]);
-        // Tiles: 0 (seg 0), 1 (seg 1, small), 2..5 (seg 2), 5 (seg 3).
-        assert_eq!(part.large_tiles, vec![0, 2, 3, 4, 5]);
+        // Tiles: 0 (seg 1, packed), 1 (seg 0), 2..5 (seg 2), 5 (seg 3).
+        assert_eq!(part.large_tiles, vec![1, 2, 3, 4, 5]);
         assert_eq!(part.group_tiles(0, &(1..3)), 1..5);
         assert_eq!(part.group_tiles(0, &(0..1)), 0..1);
     }

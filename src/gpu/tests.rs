@@ -257,6 +257,22 @@ fn chunked_parts_and_grouped_selection_match_the_reference() {
     result.unwrap();
 }
 
+/// Segments on both sides of the packing limit, interleaved, give the
+/// reference's moments, buckets and quantiles.
+#[test]
+fn packed_and_workgroup_segments_match_the_reference() {
+    let Some(mut gpu) = engine() else { return };
+    let packed = super::plan::PACKED_MAX;
+    let mut offsets = vec![0];
+    for length in (0..=packed + 8).chain([1, 300, 2, 5000, 0, packed, packed + 1, 1]) {
+        offsets.push(offsets.last().unwrap() + length);
+    }
+    let values = seeded_values(*offsets.last().unwrap(), 5);
+    let qs = [0.0001, 0.25, 0.5, 0.9, 1.0];
+    let bounds = [-100.0, 0.0, 50.0, 1000.0];
+    check_window(&mut gpu, &values, &offsets, &qs, &bounds).unwrap();
+}
+
 /// More segments than one part holds.
 #[test]
 fn windows_of_many_tiny_series_match_the_reference() {

@@ -1,6 +1,7 @@
 // Moments of each tile: sums (plain, shifted by the segment's first value, and
 // of squared shifted values) and the extremes as order keys. The host adds the
-// tiles of a segment together; one workgroup a tile.
+// tiles of a segment together. `moments`: one workgroup a tile;
+// `moments_packed`: one invocation a tile, for packed (short) segments.
 
 struct Partial {
     sum: f64,
@@ -70,4 +71,35 @@ fn moments(
             sums[0], shifted_sums[0], square_sums[0], min_keys[0], max_keys[0]
         );
     }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn moments_packed(
+    @builtin(workgroup_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let index = workgroup_index(id, groups) * WORKGROUP + lane;
+    if index >= params.count {
+        return;
+    }
+    let tile = tiles[params.first + index];
+    let shift = bitcast<f64>(tile.shift);
+    var sum = 0.0lf;
+    var shifted = 0.0lf;
+    var squares = 0.0lf;
+    var low = 0xfffffffffffffffflu;
+    var high = 0lu;
+    for (var i = tile.start; i < tile.end; i++) {
+        let bits = values[i];
+        let x = bitcast<f64>(bits);
+        let d = x - shift;
+        sum += x;
+        shifted += d;
+        squares += d * d;
+        let key = order_key(bits);
+        low = min(low, key);
+        high = max(high, key);
+    }
+    partials[params.first + index] = Partial(sum, shifted, squares, low, high);
 }

@@ -2,6 +2,8 @@
 // a segment: the keys go to workgroup memory, each value counts the values
 // below it and at or below it, and the value whose range of ranks holds a
 // wanted rank writes itself out. Equal values write the same key.
+// `select_packed` does the same for packed (short) segments with one
+// invocation a segment, reading the keys from the values buffer.
 
 const SMALL_MAX: u32 = 1024u;
 
@@ -40,6 +42,37 @@ fn select_small(
         var at_or_below = 0u;
         for (var j = 0u; j < n; j++) {
             let other = keys[j];
+            below += select(0u, 1u, other < key);
+            at_or_below += select(0u, 1u, other <= key);
+        }
+        for (var r = 0u; r < wanted; r++) {
+            let rank = ranks[job * wanted + r];
+            if below <= rank && rank < at_or_below {
+                results[job * wanted + r] = key;
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn select_packed(
+    @builtin(workgroup_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let index = workgroup_index(id, groups) * WORKGROUP + lane;
+    if index >= params.count {
+        return;
+    }
+    let job = params.first + index;
+    let tile = tiles[jobs[job]];
+    let wanted = params.rank_count;
+    for (var i = tile.start; i < tile.end; i++) {
+        let key = order_key(values[i]);
+        var below = 0u;
+        var at_or_below = 0u;
+        for (var j = tile.start; j < tile.end; j++) {
+            let other = order_key(values[j]);
             below += select(0u, 1u, other < key);
             at_or_below += select(0u, 1u, other <= key);
         }
