@@ -211,16 +211,20 @@ pub fn spawn_receiver(index: usize, receiver: Receiver) -> io::Result<JoinHandle
         .spawn(move || receiver.run())
 }
 
-/// Room for one `SCM_TIMESTAMPNS` control message per datagram.
+/// Room for one `SCM_TIMESTAMPNS` control message.
 const CONTROL_BYTES: usize = 64;
 
-/// Receive buffers and the `recvmmsg` headers pointing into them, with room
-/// for the kernel's receive timestamp of each datagram (`SO_TIMESTAMPNS`).
+/// Receive buffers and the `recvmmsg` headers pointing into them. Only the
+/// first header has room for the kernel's receive timestamp
+/// (`SO_TIMESTAMPNS`): the first datagram of a read is the one that waited
+/// longest and the only one whose time is read, so the kernel copies out one
+/// timestamp a read instead of one a datagram.
 struct RecvBuffers {
     data: Vec<u8>,
     datagram_bytes: usize,
     iovecs: Vec<libc::iovec>,
-    control: Vec<u64>,
+    /// u64s: a control message must be aligned for `cmsghdr`.
+    control: Box<[u64; CONTROL_BYTES / 8]>,
     headers: Vec<libc::mmsghdr>,
 }
 
@@ -238,8 +242,7 @@ impl RecvBuffers {
             data,
             datagram_bytes,
             iovecs,
-            // u64s: control messages must be aligned for `cmsghdr`.
-            control: vec![0u64; CONTROL_BYTES / 8 * RECV_BATCH],
+            control: Box::new([0u64; CONTROL_BYTES / 8]),
             // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
             headers: (0..RECV_BATCH)
                 .map(|_| unsafe { std::mem::zeroed() })
@@ -254,14 +257,13 @@ impl RecvBuffers {
 
     /// Receives up to [`RECV_BATCH`] datagrams, waiting for the first.
     fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-        let control = self.control.as_mut_ptr().cast::<u8>();
-        for (i, header) in self.headers.iter_mut().enumerate() {
+        for header in &mut self.headers {
             header.msg_hdr.msg_flags = 0;
             header.msg_len = 0;
-            // SAFETY: each header gets its own CONTROL_BYTES slice of `control`.
-            header.msg_hdr.msg_control = unsafe { control.add(i * CONTROL_BYTES) }.cast();
-            header.msg_hdr.msg_controllen = CONTROL_BYTES as _;
         }
+        // The kernel shrinks it to what it wrote; the other headers have none.
+        self.headers[0].msg_hdr.msg_control = self.control.as_mut_ptr().cast();
+        self.headers[0].msg_hdr.msg_controllen = CONTROL_BYTES as _;
         // SAFETY: `headers` holds RECV_BATCH initialised mmsghdrs whose iovecs point
         // into `data`, which lives as long as `self` and is not otherwise borrowed.
         let n = unsafe {
@@ -280,10 +282,10 @@ impl RecvBuffers {
         }
     }
 
-    /// When the kernel received datagram `i` of the last receive, unix
+    /// When the kernel received the first datagram of the last receive, unix
     /// nanoseconds; 0 when it gave no timestamp.
-    fn received_unix_nanos(&self, i: usize) -> u64 {
-        let header = &self.headers[i].msg_hdr;
+    fn first_received_unix_nanos(&self) -> u64 {
+        let header = &self.headers[0].msg_hdr;
         // SAFETY: the kernel filled `msg_control` up to `msg_controllen` with
         // well-formed control messages; the CMSG_* macros walk within it.
         unsafe {
@@ -349,7 +351,7 @@ impl Receiver {
                 }
             };
             // The first datagram of a read is the one that waited longest.
-            let oldest = buffers.received_unix_nanos(0);
+            let oldest = buffers.first_received_unix_nanos();
             socket_wait.observe_since(oldest);
             self.router.note_arrival(oldest);
             for i in 0..received {
