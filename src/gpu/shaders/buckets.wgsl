@@ -66,7 +66,7 @@ fn buckets_packed(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let index = workgroup_index(id, groups) * WORKGROUP + lane;
+    let index = packed_index(id, groups, lane);
     if index >= params.count {
         return;
     }

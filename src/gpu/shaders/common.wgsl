@@ -47,6 +47,12 @@ fn workgroup_index(id: vec3<u32>, groups: vec3<u32>) -> u32 {
     return id.y * groups.x + id.x;
 }
 
+// The item (tile or job) of one invocation of a packed kernel, which serves
+// WORKGROUP items a workgroup.
+fn packed_index(id: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return workgroup_index(id, groups) * WORKGROUP + lane;
+}
+
 // Radix selection (see radix_histogram.wgsl): digits of one byte.
 const RADIX: u32 = 256u;
 

@@ -16,6 +16,24 @@ struct Partial {
 @group(0) @binding(2) var<storage, read> tiles: array<Tile>;
 @group(0) @binding(3) var<storage, read_write> partials: array<Partial>;
 
+// The moments of the values `tile.start + first`, then every `step`-th.
+fn tile_moments(tile: Tile, first: u32, step: u32) -> Partial {
+    let shift = bitcast<f64>(tile.shift);
+    var out = Partial(0.0lf, 0.0lf, 0.0lf, 0xfffffffffffffffflu, 0lu);
+    for (var i = tile.start + first; i < tile.end; i += step) {
+        let bits = values[i];
+        let x = bitcast<f64>(bits);
+        let d = x - shift;
+        out.sum += x;
+        out.shifted += d;
+        out.squares += d * d;
+        let key = order_key(bits);
+        out.min_key = min(out.min_key, key);
+        out.max_key = max(out.max_key, key);
+    }
+    return out;
+}
+
 var<workgroup> sums: array<f64, WORKGROUP>;
 var<workgroup> shifted_sums: array<f64, WORKGROUP>;
 var<workgroup> square_sums: array<f64, WORKGROUP>;
@@ -32,29 +50,12 @@ fn moments(
     if index >= params.count {
         return;
     }
-    let tile = tiles[params.first + index];
-    let shift = bitcast<f64>(tile.shift);
-    var sum = 0.0lf;
-    var shifted = 0.0lf;
-    var squares = 0.0lf;
-    var low = 0xfffffffffffffffflu;
-    var high = 0lu;
-    for (var i = tile.start + lane; i < tile.end; i += WORKGROUP) {
-        let bits = values[i];
-        let x = bitcast<f64>(bits);
-        let d = x - shift;
-        sum += x;
-        shifted += d;
-        squares += d * d;
-        let key = order_key(bits);
-        low = min(low, key);
-        high = max(high, key);
-    }
-    sums[lane] = sum;
-    shifted_sums[lane] = shifted;
-    square_sums[lane] = squares;
-    min_keys[lane] = low;
-    max_keys[lane] = high;
+    let own = tile_moments(tiles[params.first + index], lane, WORKGROUP);
+    sums[lane] = own.sum;
+    shifted_sums[lane] = own.shifted;
+    square_sums[lane] = own.squares;
+    min_keys[lane] = own.min_key;
+    max_keys[lane] = own.max_key;
     workgroupBarrier();
     for (var width = WORKGROUP / 2u; width > 0u; width /= 2u) {
         if lane < width {
@@ -79,27 +80,9 @@ fn moments_packed(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let index = workgroup_index(id, groups) * WORKGROUP + lane;
+    let index = packed_index(id, groups, lane);
     if index >= params.count {
         return;
     }
-    let tile = tiles[params.first + index];
-    let shift = bitcast<f64>(tile.shift);
-    var sum = 0.0lf;
-    var shifted = 0.0lf;
-    var squares = 0.0lf;
-    var low = 0xfffffffffffffffflu;
-    var high = 0lu;
-    for (var i = tile.start; i < tile.end; i++) {
-        let bits = values[i];
-        let x = bitcast<f64>(bits);
-        let d = x - shift;
-        sum += x;
-        shifted += d;
-        squares += d * d;
-        let key = order_key(bits);
-        low = min(low, key);
-        high = max(high, key);
-    }
-    partials[params.first + index] = Partial(sum, shifted, squares, low, high);
+    partials[params.first + index] = tile_moments(tiles[params.first + index], 0u, 1u);
 }

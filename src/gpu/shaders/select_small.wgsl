@@ -18,6 +18,18 @@ const SMALL_MAX: u32 = 1024u;
 
 var<workgroup> keys: array<u64, SMALL_MAX>;
 
+// Writes `key` for each wanted rank of `job` in `[below, at_or_below)`, the
+// ranks that values equal to it occupy.
+fn write_if_wanted(job: u32, key: u64, below: u32, at_or_below: u32) {
+    let wanted = params.rank_count;
+    for (var r = 0u; r < wanted; r++) {
+        let rank = ranks[job * wanted + r];
+        if below <= rank && rank < at_or_below {
+            results[job * wanted + r] = key;
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn select_small(
     @builtin(workgroup_id) id: vec3<u32>,
@@ -35,7 +47,6 @@ fn select_small(
         keys[i] = order_key(values[tile.start + i]);
     }
     workgroupBarrier();
-    let wanted = params.rank_count;
     for (var i = lane; i < n; i += WORKGROUP) {
         let key = keys[i];
         var below = 0u;
@@ -45,12 +56,7 @@ fn select_small(
             below += select(0u, 1u, other < key);
             at_or_below += select(0u, 1u, other <= key);
         }
-        for (var r = 0u; r < wanted; r++) {
-            let rank = ranks[job * wanted + r];
-            if below <= rank && rank < at_or_below {
-                results[job * wanted + r] = key;
-            }
-        }
+        write_if_wanted(job, key, below, at_or_below);
     }
 }
 
@@ -60,13 +66,12 @@ fn select_packed(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let index = workgroup_index(id, groups) * WORKGROUP + lane;
+    let index = packed_index(id, groups, lane);
     if index >= params.count {
         return;
     }
     let job = params.first + index;
     let tile = tiles[jobs[job]];
-    let wanted = params.rank_count;
     for (var i = tile.start; i < tile.end; i++) {
         let key = order_key(values[i]);
         var below = 0u;
@@ -76,11 +81,6 @@ fn select_packed(
             below += select(0u, 1u, other < key);
             at_or_below += select(0u, 1u, other <= key);
         }
-        for (var r = 0u; r < wanted; r++) {
-            let rank = ranks[job * wanted + r];
-            if below <= rank && rank < at_or_below {
-                results[job * wanted + r] = key;
-            }
-        }
+        write_if_wanted(job, key, below, at_or_below);
     }
 }
