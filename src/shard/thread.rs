@@ -12,11 +12,12 @@
 //! keeps draining its queue during the kernel work. Both threads run below
 //! the receivers (`shard_priority`, see `priority`).
 //!
-//! A shard that takes a batch late, after its window ended, puts it in the
-//! window its receipt time falls in (datagrams, streams and gRPC messages all
-//! carry one): windows stay cut at the same instants on every shard, so the
-//! lines of one datagram or export land in one window whichever shard they
-//! reach. A shard woken past the end of more than one window closes each one
+//! A batch goes into the window its receipt time falls in (datagrams, streams
+//! and gRPC messages all carry one), whenever the shard takes it: at a window's
+//! end the shard first applies the queued batches received before it, and a
+//! batch taken late that was received after the end opens the next window.
+//! Windows stay cut at the same instants on every shard, so the lines of one
+//! datagram or export land in one window whichever shard they reach. A shard woken past the end of more than one window closes each one
 //! it missed (`Windowing::next_after`), empty unless a held batch falls in it.
 //!
 //! When every sender is gone (ingest has stopped) the thread drains what is left
@@ -202,6 +203,16 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
                 apply(batch);
             }
             if now >= bounds.end_unix_ms {
+                // Batches received before the end and still queued belong to
+                // this window; the first that does not (or has no receipt
+                // time) opens the next.
+                while let Ok(batch) = queue.try_recv() {
+                    if batch.received_unix_nanos == 0 || belongs_after(&batch, bounds, || now) {
+                        held = Some(batch);
+                        break;
+                    }
+                    apply(batch);
+                }
                 break false;
             }
             match queue.recv_timeout(windowing.until_close(now)) {
@@ -388,5 +399,46 @@ mod tests {
         assert!(belongs_after(&received_at(end), window, || end + 50));
         // No receipt time: in.
         assert!(!belongs_after(&batch_of("c:1|c"), window, || end + 50));
+    }
+
+    /// A clock that reads each of its times once, then the last for ever: the
+    /// shard's reads of the time, scripted.
+    struct ScriptedClock(std::sync::Mutex<Vec<u64>>);
+
+    impl Clock for ScriptedClock {
+        fn now_unix_ms(&self) -> u64 {
+            let mut times = self.0.lock().unwrap();
+            if times.len() > 1 {
+                times.remove(0)
+            } else {
+                times[0]
+            }
+        }
+    }
+
+    #[test]
+    fn batches_queued_at_a_window_end_go_into_the_window_they_were_received_in() {
+        let config = crate::config::parse("{}", "test.yaml").unwrap();
+        let store = Arc::new(Store::new(1, 100));
+        let end = START_MS + INTERVAL_MS;
+        // The shard opens the first window, and next finds it ended.
+        let clock = ScriptedClock(std::sync::Mutex::new(vec![START_MS + 100, end + 5]));
+        let context = ShardContext {
+            settings: ShardSettings::from_config(&config, 1, Kernels::default()),
+            store: store.clone(),
+            telemetry: Arc::new(Telemetry::new(1)),
+            clock: Arc::new(clock),
+            windowing: Windowing::new(Duration::from_millis(INTERVAL_MS)),
+            pool: BatchPool::new(4),
+        };
+        let (sender, queue) = crossbeam_channel::bounded(4);
+        for (text, received_ms) in [("c:1|c", end - 500), ("c:2|c", end + 2)] {
+            let mut batch = batch_of(text);
+            batch.received_unix_nanos = received_ms * 1_000_000;
+            sender.send(batch).unwrap();
+        }
+        drop(sender);
+        spawn_shard(0, context, queue).unwrap().join().unwrap();
+        assert_eq!(counters(&store), [(START_MS, 1.0, 1.0), (end, 2.0, 3.0)]);
     }
 }
