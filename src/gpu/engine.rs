@@ -427,20 +427,12 @@ impl GpuKernels {
                     bounds,
                     ..Params::default()
                 };
+                // Moments and buckets read the same parameters: one slot.
+                let slot = tables.push_params(params.words());
                 let workgroups = workgroups_for(moments, range.len() as u32);
-                commands.push(Command::new(
-                    moments,
-                    chunk,
-                    tables.push_params(params.words()),
-                    workgroups,
-                ));
+                commands.push(Command::new(moments, chunk, slot, workgroups));
                 if bounds > 0 {
-                    commands.push(Command::new(
-                        buckets,
-                        chunk,
-                        tables.push_params(params.words()),
-                        workgroups,
-                    ));
+                    commands.push(Command::new(buckets, chunk, slot, workgroups));
                 }
             }
         }
@@ -448,7 +440,7 @@ impl GpuKernels {
             return commands;
         }
         let jobs = part.small_jobs.len() as u32;
-        let packed = part.packed_jobs;
+        let packed = part.packed_jobs();
         for (range, kernel) in [
             (0..packed, Kernel::SelectPacked),
             (packed..jobs, Kernel::SelectSmall),

@@ -81,8 +81,6 @@ pub struct Part {
     pub chunk_packed: Vec<Range<u32>>,
     /// Per small job: the index of its (only) tile; packed jobs first.
     pub small_jobs: Vec<u32>,
-    /// How many of `small_jobs` are packed.
-    pub packed_jobs: u32,
     /// Per large segment: its part-local segment index.
     pub large: Vec<u32>,
     /// Indices of the large segments' tiles, by chunk then segment.
@@ -95,6 +93,12 @@ impl Part {
     /// Samples in the part.
     pub fn samples(&self) -> usize {
         self.chunks.iter().map(|c| c.len()).sum()
+    }
+
+    /// How many of `small_jobs` are packed: one per packed tile, since a
+    /// packed segment is one tile and one job.
+    pub fn packed_jobs(&self) -> u32 {
+        self.chunk_packed.iter().map(|r| r.len() as u32).sum()
     }
 
     /// The range of `large_tiles` in `chunk` whose segments are the large
@@ -181,7 +185,6 @@ fn part(values: &[f64], offsets: &[usize], segments: Range<usize>, chunk_values:
             }
             if packed(segment) {
                 packed_end += 1;
-                part.packed_jobs += 1;
             }
             let small = large_index[local] == Tile::NOT_LARGE;
             let mut tile_start = range.start;
@@ -248,7 +251,7 @@ mod tests {
         assert_eq!(tiles, vec![(0, 0..3), (3, 1027..1034), (2, 3..1027)]);
         assert_eq!(part.tiles[1].shift, 1027f64.to_bits());
         assert_eq!(part.chunk_packed, vec![0..2]);
-        assert_eq!(part.packed_jobs, 2);
+        assert_eq!(part.packed_jobs(), 2);
     }
 
     #[test]
@@ -256,7 +259,7 @@ mod tests {
         let (values, offsets) = window(&[1; 1000]);
         let part = &plan(&values, &offsets, TILE_VALUES)[0];
         assert_eq!(part.chunk_packed, part.chunk_tiles);
-        assert_eq!(part.packed_jobs, 1000);
+        assert_eq!(part.packed_jobs(), 1000);
         let (values, offsets) = window(&[PACKED_MAX + 1, PACKED_MAX]);
         let part = &plan(&values, &offsets, TILE_VALUES)[0];
         assert_eq!(part.chunk_packed, vec![0..1]);

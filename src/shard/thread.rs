@@ -17,8 +17,9 @@
 //! end the shard first applies the queued batches received before it, and a
 //! batch taken late that was received after the end opens the next window.
 //! Windows stay cut at the same instants on every shard, so the lines of one
-//! datagram or export land in one window whichever shard they reach. A shard woken past the end of more than one window closes each one
-//! it missed (`Windowing::next_after`), empty unless a held batch falls in it.
+//! datagram or export land in one window whichever shard they reach. A shard
+//! woken past the end of more than one window closes each one it missed
+//! (`Windowing::next_after`), empty unless a held batch falls in it.
 //!
 //! When every sender is gone (ingest has stopped) the thread drains what is left
 //! in its queue, closes the open window early, waits for its flush thread to

@@ -75,10 +75,9 @@ impl Windowing {
         };
         let behind = current.start_unix_ms.saturating_sub(last_end) / self.interval_ms;
         if behind == 0 || behind > MAX_CATCH_UP_WINDOWS {
-            let skipped = if behind == 0 { 0 } else { behind };
             return NextWindow {
                 bounds: current,
-                skipped,
+                skipped: behind,
             };
         }
         NextWindow {

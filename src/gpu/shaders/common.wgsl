@@ -47,10 +47,17 @@ fn workgroup_index(id: vec3<u32>, groups: vec3<u32>) -> u32 {
     return id.y * groups.x + id.x;
 }
 
+// Where an invocation of a packed kernel is in its dispatch.
+struct Invocation {
+    @builtin(workgroup_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+}
+
 // The item (tile or job) of one invocation of a packed kernel, which serves
 // WORKGROUP items a workgroup.
-fn packed_index(id: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return workgroup_index(id, groups) * WORKGROUP + lane;
+fn packed_index(at: Invocation) -> u32 {
+    return workgroup_index(at.id, at.groups) * WORKGROUP + at.lane;
 }
 
 // Radix selection (see radix_histogram.wgsl): digits of one byte.

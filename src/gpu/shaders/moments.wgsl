@@ -75,12 +75,8 @@ fn moments(
 }
 
 @compute @workgroup_size(WORKGROUP)
-fn moments_packed(
-    @builtin(workgroup_id) id: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let index = packed_index(id, groups, lane);
+fn moments_packed(at: Invocation) {
+    let index = packed_index(at);
     if index >= params.count {
         return;
     }
