@@ -9,10 +9,10 @@
 //! maximum, spread and quantiles need the values and are computed by the flush
 //! (`flush.rs`), off the shard thread.
 //!
-//! Sizes: a counter or gauge is one map entry plus its name and labels, rendered
-//! once and shared with the snapshots; a set also holds 8 bytes per distinct member of the window; a
-//! sampled series holds a boxed state of under 100 bytes plus 8 bytes per
-//! sample.
+//! Sizes: a counter or gauge is one map entry (56 bytes) plus its name and
+//! labels, rendered once and shared with the snapshots; a set also holds a
+//! boxed set of 8 bytes per distinct member of the window; a sampled series
+//! holds a boxed state of under 100 bytes plus 8 bytes per sample.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -55,9 +55,20 @@ type MemberSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
 #[derive(Debug)]
 pub(super) enum State {
-    Counter { sum: f64, total: f64, active: bool },
-    Gauge { value: f64, active: bool },
-    Set { members: MemberSet },
+    Counter {
+        sum: f64,
+        total: f64,
+        active: bool,
+    },
+    Gauge {
+        value: f64,
+        active: bool,
+    },
+    /// Boxed: the set is 32 bytes inline and would make every series' state
+    /// (and the shard's map entry) that much larger.
+    Set {
+        members: Box<MemberSet>,
+    },
     Samples(Box<SampleState>),
     Binned(Box<BinnedState>),
 }
@@ -121,7 +132,7 @@ impl State {
                 active: false,
             },
             Set => State::Set {
-                members: MemberSet::default(),
+                members: Box::default(),
             },
             Timer | Histogram | Distribution => match settings.binned {
                 Some(binned) => State::Binned(Box::new(BinnedState::new(

@@ -74,6 +74,9 @@ impl ShardSettings {
 
 type SeriesMap = HashMap<SeriesKey, Series, BuildHasherDefault<IdentityHasher>>;
 
+// A map entry is what every series costs before its name: keep it at 56 bytes.
+const _: () = assert!(std::mem::size_of::<(SeriesKey, Series)>() == 56);
+
 /// The series of one shard.
 #[derive(Debug)]
 pub struct ShardState {
