@@ -322,7 +322,7 @@ fn family_type(series: &SeriesRollup) -> FamilyType {
 /// The family name of a series: its sanitised name, without a `_total` the client
 /// already added to a counter (it is added back on the sample).
 fn family_name(series: &SeriesRollup) -> &str {
-    let name = &*series.meta.prom_name;
+    let name = series.meta.prom_name();
     match series.meta.kind {
         MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
         _ => name,
@@ -348,7 +348,7 @@ pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64
     for series in &snapshot.series {
         let family = family_name(series);
         let kind = family_type(series);
-        let labels = &*series.meta.prom_labels;
+        let labels = series.meta.prom_labels();
         match previous {
             Some((f, k, l)) if f == family && (k != kind || l == labels) => {
                 conflicts += 1;
@@ -368,7 +368,7 @@ pub fn write_snapshot(w: &mut impl Exposition, snapshot: &WindowSnapshot) -> u64
                         help.push_str("DogStatsD ");
                         help.push_str(series.meta.kind.as_str());
                         help.push(' ');
-                        escape_help(&mut help, &series.meta.name);
+                        escape_help(&mut help, series.meta.name());
                     }
                 }
                 w.family(family, kind, &help);

@@ -65,7 +65,7 @@ impl Query {
 
     fn matches(&self, series: &SeriesRollup) -> bool {
         let meta = &series.meta;
-        self.name.as_deref().is_none_or(|n| *meta.name == *n)
+        self.name.as_deref().is_none_or(|n| meta.name() == n)
             && self.tags.iter().all(|(k, v)| meta.has_tag(k, v))
             && series.rollup.is_reported()
     }
@@ -155,8 +155,7 @@ fn type_name(kind: MetricType) -> &'static str {
 fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJson<'a> {
     let meta = &series.meta;
     let tags: Vec<String> = meta
-        .tags
-        .iter()
+        .tags()
         .map(|(k, v)| {
             if v.is_empty() {
                 k.to_string()
@@ -166,7 +165,7 @@ fn series_json<'a>(window: &WindowSnapshot, series: &'a SeriesRollup) -> SeriesJ
         })
         .collect();
     let common = SeriesJson {
-        name: &meta.name,
+        name: meta.name(),
         kind: type_name(meta.kind),
         tags,
         ..SeriesJson::default()

@@ -15,7 +15,7 @@
 //! histograms, so it is exposed as `exported_quantile`/`exported_le`, the
 //! convention Prometheus itself uses for clashing labels.
 
-use std::fmt::Write;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::codec::{MetricType, Tags};
@@ -60,28 +60,45 @@ pub struct NativeOverride {
 }
 
 /// A series' identity in readable form, rendered once.
+///
+/// Its texts share one allocation: the name, then the Prometheus name unless it
+/// is the name itself, then the rendered labels. The tags are read back from the
+/// labels when those render them as they are (`key="value"` for every tag: the
+/// key a valid label name, the value non-empty with nothing escaped, no key
+/// twice), which is the common case; other tags are also kept as received. A
+/// counter series' identity is about 60 bytes plus its texts this way, where
+/// separately allocated strings cost about 350 for a name with three tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesMeta {
-    /// The metric name as received.
-    pub name: Box<str>,
     /// The metric type.
     pub kind: MetricType,
-    /// Tags as `(key, value)`, sorted, duplicates removed; a bare tag has value `""`.
-    pub tags: Box<[(Box<str>, Box<str>)]>,
-    /// The Prometheus family name, sanitised, without any suffix.
-    pub prom_name: Box<str>,
-    /// The rendered labels without braces, e.g. `env="prod",host="a"`; empty when the
-    /// series has no tags.
-    pub prom_labels: Box<str>,
     /// What a mapping rule set for it, if one did.
     pub options: Option<Arc<SeriesOptions>>,
+    /// Name, Prometheus name (empty when equal to the name), labels.
+    text: Box<str>,
+    name_end: u32,
+    prom_name_end: u32,
+    /// The tags, sorted, duplicates removed, when the labels do not render them
+    /// as they are.
+    unrendered_tags: Option<Box<TagPairs>>,
 }
+
+/// Tags as `(key, value)`; a bare tag has value `""`.
+type TagPairs = Box<[(Box<str>, Box<str>)]>;
 
 impl SeriesMeta {
     /// Builds the readable identity of a series from the raw fields of its first line.
     pub fn new(kind: MetricType, name: &str, tags: Tags<'_>) -> Self {
-        let pairs: Vec<(Box<str>, Box<str>)> = tags.pairs().map(boxed).collect();
-        Self::from_parts(kind, name, sanitise_name(name), pairs, None)
+        let prom_name = sanitise_name(name);
+        Self::from_parts(kind, name, &prom_name, tags.pairs().collect(), None)
+    }
+
+    /// The same identity with `options` set (a mapping rule's that kept the name).
+    pub fn with_options(self, options: Arc<SeriesOptions>) -> Self {
+        SeriesMeta {
+            options: Some(options),
+            ..self
+        }
     }
 
     /// The identity of a series a mapping rule renamed to `name` (escaped
@@ -96,47 +113,120 @@ impl SeriesMeta {
         honor_labels: bool,
         options: Option<Arc<SeriesOptions>>,
     ) -> Self {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = tags
+        let mut pairs: Vec<(&str, &str)> = tags
             .pairs()
             .filter(|(k, _)| honor_labels || !labels.iter().any(|(l, _)| label_key_is(k, l)))
-            .map(boxed)
             .collect();
         for (label, value) in labels {
             if !(honor_labels && pairs.iter().any(|(k, _)| label_key_is(k, label))) {
-                pairs.push((label.clone(), value.as_str().into()));
+                pairs.push((label, value));
             }
         }
-        Self::from_parts(kind, name, name.to_owned(), pairs, options)
+        Self::from_parts(kind, name, name, pairs, options)
     }
 
     fn from_parts(
         kind: MetricType,
         name: &str,
-        prom_name: String,
-        mut pairs: Vec<(Box<str>, Box<str>)>,
+        prom_name: &str,
+        mut pairs: Vec<(&str, &str)>,
         options: Option<Arc<SeriesOptions>>,
     ) -> Self {
-        pairs.sort();
+        pairs.sort_unstable();
         pairs.dedup();
-        SeriesMeta {
-            name: name.into(),
+        let prom_name = if prom_name == name { "" } else { prom_name };
+        let mut text = String::with_capacity(name.len() + prom_name.len() + 16 * pairs.len());
+        text.push_str(name);
+        text.push_str(prom_name);
+        render_labels(&mut text, &pairs);
+        // Texts longer than 4 GiB cannot arrive: lines and messages are bounded far below.
+        let name_end = name.len() as u32;
+        let meta = SeriesMeta {
             kind,
-            prom_name: prom_name.into(),
-            prom_labels: render_labels(&pairs).into(),
-            tags: pairs.into_boxed_slice(),
             options,
+            text: text.into_boxed_str(),
+            name_end,
+            prom_name_end: name_end + prom_name.len() as u32,
+            unrendered_tags: None,
+        };
+        if meta.rendered_tags().eq(pairs.iter().copied()) {
+            meta
+        } else {
+            let pairs = pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+            SeriesMeta {
+                unrendered_tags: Some(Box::new(pairs)),
+                ..meta
+            }
+        }
+    }
+
+    /// The metric name as received.
+    pub fn name(&self) -> &str {
+        &self.text[..self.name_end as usize]
+    }
+
+    /// The Prometheus family name, sanitised, without any suffix.
+    pub fn prom_name(&self) -> &str {
+        match &self.text[self.name_end as usize..self.prom_name_end as usize] {
+            "" => self.name(),
+            prom_name => prom_name,
+        }
+    }
+
+    /// The rendered labels without braces, e.g. `env="prod",host="a"`; empty when
+    /// the series has no tags.
+    pub fn prom_labels(&self) -> &str {
+        &self.text[self.prom_name_end as usize..]
+    }
+
+    /// The tags as `(key, value)`, sorted, duplicates removed; a bare tag has value `""`.
+    pub fn tags(&self) -> TagIter<'_> {
+        match self.unrendered_tags.as_deref() {
+            Some(pairs) => TagIter::Kept(pairs.iter()),
+            None => self.rendered_tags(),
         }
     }
 
     /// True when the series carries the tag `key:value` (`value` empty for a bare tag).
     pub fn has_tag(&self, key: &str, value: &str) -> bool {
-        self.tags.iter().any(|(k, v)| &**k == key && &**v == value)
+        self.tags().any(|(k, v)| k == key && v == value)
+    }
+
+    /// The labels read as `(name, value)` pairs, as if none were escaped: the
+    /// tags themselves when the labels render them as they are.
+    fn rendered_tags(&self) -> TagIter<'_> {
+        TagIter::Rendered(self.prom_labels())
     }
 }
 
-/// A tag's key and value, owned.
-fn boxed((key, value): (&str, &str)) -> (Box<str>, Box<str>) {
-    (key.into(), value.into())
+/// The tags of a series (see [`SeriesMeta::tags`]).
+#[derive(Debug, Clone)]
+pub enum TagIter<'m> {
+    /// Read from labels `name="value",...` whose names and values are the tags.
+    Rendered(&'m str),
+    /// Kept as received.
+    Kept(std::slice::Iter<'m, (Box<str>, Box<str>)>),
+}
+
+impl<'m> Iterator for TagIter<'m> {
+    type Item = (&'m str, &'m str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            TagIter::Kept(pairs) => pairs.next().map(|(k, v)| (&**k, &**v)),
+            TagIter::Rendered(rest) => {
+                // A label name has no `=` and a value read back has no `"`.
+                let (key, after) = rest.split_once('=')?;
+                let (value, after) = after.strip_prefix('"')?.split_once('"')?;
+                *rest = after.strip_prefix(',').unwrap_or(after);
+                Some((key, value))
+            }
+        }
+    }
 }
 
 /// True when the tag key `key` and the label name `label` (a valid label name)
@@ -161,30 +251,33 @@ pub fn label_key_is(key: &str, label: &str) -> bool {
         && label_chars.next().is_none()
 }
 
-/// `name` with every character outside `[a-zA-Z0-9_:]` replaced by `_`.
-pub fn sanitise_name(name: &str) -> String {
+/// `name` with every character outside `[a-zA-Z0-9_:]` replaced by `_`, and a
+/// `_` before a leading digit; borrowed when that changes nothing.
+pub fn sanitise_name(name: &str) -> Cow<'_, str> {
+    let keeps = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let leading_digit = name.starts_with(|c: char| c.is_ascii_digit());
+    if !leading_digit && name.chars().all(keeps) {
+        return Cow::Borrowed(name);
+    }
     let mut out = String::with_capacity(name.len() + 1);
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
+    if leading_digit {
         out.push('_');
     }
-    out.extend(name.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-            c
-        } else {
-            '_'
-        }
-    }));
-    out
+    out.extend(name.chars().map(|c| if keeps(c) { c } else { '_' }));
+    Cow::Owned(out)
 }
 
-/// A tag key as a Prometheus label name.
-fn sanitise_label_name(key: &str) -> String {
-    let mut out = sanitise_name(key).replace(':', "_");
+/// A tag key as a Prometheus label name; borrowed when it is one already.
+fn sanitise_label_name(key: &str) -> Cow<'_, str> {
+    let mut out = sanitise_name(key);
+    if out.contains(':') {
+        out = Cow::Owned(out.replace(':', "_"));
+    }
     if out.is_empty() {
-        out.push('_');
+        out = Cow::Borrowed("_");
     }
     if out == "quantile" || out == "le" {
-        out.insert_str(0, "exported_");
+        out = Cow::Owned(format!("exported_{out}"));
     }
     out
 }
@@ -201,31 +294,32 @@ pub fn escape_label_value(out: &mut String, value: &str) {
     }
 }
 
-/// Renders sorted tags as a label list without braces, merging repeated keys.
-fn render_labels(tags: &[(Box<str>, Box<str>)]) -> String {
-    let mut labels: Vec<(String, String)> = Vec::with_capacity(tags.len());
-    for (key, value) in tags {
+/// Appends sorted tags to `out` as a label list without braces, merging
+/// repeated keys.
+fn render_labels(out: &mut String, tags: &[(&str, &str)]) {
+    let mut labels: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(tags.len());
+    for &(key, value) in tags {
         let name = sanitise_label_name(key);
         let value = if value.is_empty() { "true" } else { value };
         match labels.iter_mut().find(|(n, _)| *n == name) {
             Some((_, joined)) => {
+                let joined = joined.to_mut();
                 joined.push(',');
                 joined.push_str(value);
             }
-            None => labels.push((name, value.to_owned())),
+            None => labels.push((name, Cow::Borrowed(value))),
         }
     }
-    labels.sort();
-    let mut out = String::new();
+    labels.sort_unstable();
     for (i, (name, value)) in labels.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{name}=\"");
-        escape_label_value(&mut out, value);
+        out.push_str(name);
+        out.push_str("=\"");
+        escape_label_value(out, value);
         out.push('"');
     }
-    out
 }
 
 #[cfg(test)]
@@ -242,25 +336,100 @@ mod tests {
 
     #[test]
     fn names_are_sanitised_for_prometheus() {
-        assert_eq!(&*meta_of("api.req-count:1|c").prom_name, "api_req_count");
-        assert_eq!(&*meta_of("9lives:1|c").prom_name, "_9lives");
-        assert_eq!(&*meta_of("a/b c:1|c").prom_name, "a_b_c");
+        assert_eq!(meta_of("api.req-count:1|c").prom_name(), "api_req_count");
+        assert_eq!(meta_of("9lives:1|c").prom_name(), "_9lives");
+        assert_eq!(meta_of("a/b c:1|c").prom_name(), "a_b_c");
     }
 
     #[test]
     fn tags_become_sorted_escaped_labels() {
         let meta = meta_of(r#"a:1|c|#z:1,env:"q\",host.name:b"#);
-        assert_eq!(&*meta.prom_labels, r#"env="\"q\\\"",host_name="b",z="1""#);
+        assert_eq!(meta.prom_labels(), r#"env="\"q\\\"",host_name="b",z="1""#);
         assert!(meta.has_tag("z", "1"));
+        assert!(meta.unrendered_tags.is_some());
     }
 
     #[test]
     fn bare_repeated_and_reserved_tags_are_mapped() {
         let meta = meta_of("a:1|ms|#canary,env:b,env:a,quantile:x,le:y,env:a");
         assert_eq!(
-            &*meta.prom_labels,
+            meta.prom_labels(),
             r#"canary="true",env="a,b",exported_le="y",exported_quantile="x""#
         );
-        assert_eq!(meta.tags.len(), 5);
+        assert_eq!(meta.tags().count(), 5);
+        assert!(meta.has_tag("canary", ""));
+    }
+
+    #[test]
+    fn tags_the_labels_render_as_they_are_are_read_back_from_them() {
+        let meta = meta_of("web.requests:1|c|#service:checkout,env:prod,host:web-1");
+        assert_eq!(meta.unrendered_tags, None);
+        assert_eq!(
+            meta.tags().collect::<Vec<_>>(),
+            [("env", "prod"), ("host", "web-1"), ("service", "checkout")]
+        );
+        assert_eq!(meta.name(), "web.requests");
+        assert_eq!(meta.prom_name(), "web_requests");
+        assert_eq!(
+            meta.text.len(),
+            "web.requestsweb_requests".len() + meta.prom_labels().len()
+        );
+    }
+
+    #[test]
+    fn a_name_prometheus_accepts_is_stored_once() {
+        let meta = meta_of("http_requests_total:1|c|#a:b");
+        assert_eq!(
+            (meta.name(), meta.prom_name()),
+            ("http_requests_total", "http_requests_total")
+        );
+        assert_eq!(&*meta.text, r#"http_requests_totala="b""#);
+        let bare = meta_of("up:1|g");
+        assert_eq!(
+            (bare.name(), bare.prom_name(), bare.prom_labels()),
+            ("up", "up", "")
+        );
+        assert_eq!(bare.tags().count(), 0);
+    }
+
+    #[test]
+    fn mapped_labels_needing_escapes_are_kept_as_given() {
+        let labels = [
+            ("job".into(), r#"a"b"#.to_owned()),
+            ("zone".into(), "x,y".to_owned()),
+        ];
+        let meta = SeriesMeta::mapped(
+            MetricType::Counter,
+            "mapped",
+            &labels,
+            Tags::default(),
+            false,
+            None,
+        );
+        assert_eq!(meta.prom_labels(), r#"job="a\"b",zone="x,y""#);
+        assert_eq!(
+            meta.tags().collect::<Vec<_>>(),
+            [("job", r#"a"b"#), ("zone", "x,y")]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the tags, they read back sorted with duplicates removed,
+        /// whether from the labels or as kept.
+        #[test]
+        fn tags_read_back_as_received(
+            tags in proptest::collection::vec(r#"[a-c_.9"\\=]{1,3}(:[a-c"\\=,.]{0,3})?"#, 0..5)
+        ) {
+            let line = format!("m:1|c|#{}", tags.join(","));
+            let Some(Ok(Message::Metric(m))) = Decoder::new(1024).lines(line.as_bytes()).next()
+            else {
+                return Ok(());
+            };
+            let mut expected: Vec<(&str, &str)> = m.tags.pairs().collect();
+            expected.sort();
+            expected.dedup();
+            let meta = SeriesMeta::new(m.kind, m.name, m.tags);
+            proptest::prop_assert_eq!(meta.tags().collect::<Vec<_>>(), expected);
+        }
     }
 }

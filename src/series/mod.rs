@@ -11,6 +11,6 @@ mod meta;
 
 pub use key::{KeyHasher, SeriesKey};
 pub use meta::{
-    NativeOverride, Observer, SeriesMeta, SeriesOptions, escape_label_value, label_key_is,
+    NativeOverride, Observer, SeriesMeta, SeriesOptions, TagIter, escape_label_value, label_key_is,
     sanitise_name,
 };

@@ -241,10 +241,9 @@ fn series_meta(batch: &Batch, sample: &BatchSample) -> SeriesMeta {
             mapped.rule.honor_labels,
             mapped.rule.options.clone(),
         ),
-        Some(Mapping::Unmatched(Some(options))) => SeriesMeta {
-            options: Some(options.clone()),
-            ..SeriesMeta::new(sample.kind, name, tags)
-        },
+        Some(Mapping::Unmatched(Some(options))) => {
+            SeriesMeta::new(sample.kind, name, tags).with_options(options.clone())
+        }
         _ => SeriesMeta::new(sample.kind, name, tags),
     }
 }

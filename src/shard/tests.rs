@@ -74,7 +74,7 @@ impl Harness {
 fn find<'a>(rollups: &'a [SeriesRollup], name: &str) -> &'a Rollup {
     &rollups
         .iter()
-        .find(|r| &*r.meta.name == name)
+        .find(|r| r.meta.name() == name)
         .unwrap_or_else(|| panic!("no series {name}"))
         .rollup
 }
@@ -261,7 +261,7 @@ fn matching_histogram_rules_give_cumulative_buckets() {
     let rollups = h.window(next(WINDOW, 1), "lat.db:1|h|@0.5");
     let histogram = rollups
         .iter()
-        .find(|r| &*r.meta.name == "lat.db" && r.meta.kind == MetricType::Histogram);
+        .find(|r| r.meta.name() == "lat.db" && r.meta.kind == MetricType::Histogram);
     let Some(Rollup::Samples(s)) = histogram.map(|r| &r.rollup) else {
         panic!("no histogram lat.db")
     };
@@ -295,7 +295,7 @@ fn idle_series_are_removed_after_the_ttl() {
     // 20 s idle: removed; b, active, stays.
     let after = h.window(next(WINDOW, 2), "b:1|c");
     assert_eq!(after.len(), 1);
-    assert_eq!(&*after[0].meta.name, "b");
+    assert_eq!(after[0].meta.name(), "b");
     assert_eq!(h.telemetry.shards[0].series_expired.get(), 1);
     // A removed series comes back from zero.
     let back = h.window(next(WINDOW, 3), "a:+2|g");

@@ -321,7 +321,7 @@ mod tests {
             .history()
             .iter()
             .map(|w| {
-                let c = w.series.iter().find(|s| &*s.meta.name == "c");
+                let c = w.series.iter().find(|s| s.meta.name() == "c");
                 match c.map(|s| &s.rollup) {
                     Some(Rollup::Counter { sum, total, .. }) => {
                         (w.bounds.start_unix_ms, *sum, *total)

@@ -105,7 +105,7 @@ impl Tuning {
         }
         self.histograms
             .iter()
-            .find(|(pattern, _)| pattern.is_match(&meta.name))
+            .find(|(pattern, _)| pattern.is_match(meta.name()))
             .map(|(_, bounds)| bounds.clone())
     }
 }

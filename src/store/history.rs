@@ -148,10 +148,10 @@ fn assemble(window: PendingWindow) -> WindowSnapshot {
     let mut series: Vec<SeriesRollup> = window.parts.into_iter().flatten().collect();
     series.sort_unstable_by(|a, b| {
         let (a, b) = (&a.meta, &b.meta);
-        (&a.prom_name, a.kind as u8, &a.prom_labels).cmp(&(
-            &b.prom_name,
+        (a.prom_name(), a.kind as u8, a.prom_labels()).cmp(&(
+            b.prom_name(),
             b.kind as u8,
-            &b.prom_labels,
+            b.prom_labels(),
         ))
     });
     WindowSnapshot {
@@ -201,7 +201,7 @@ mod tests {
             vec![gauge("a", 2.0)],
         );
         let latest = store.latest().unwrap();
-        let names: Vec<&str> = latest.series.iter().map(|s| &*s.meta.name).collect();
+        let names: Vec<&str> = latest.series.iter().map(|s| s.meta.name()).collect();
         assert_eq!(names, ["a", "b"]);
     }
 

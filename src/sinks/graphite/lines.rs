@@ -97,10 +97,10 @@ impl Encoder for Lines {
             base.clear();
             base.push_str(&self.prefix);
             base.push_str(section(&series.rollup));
-            push_path(&mut base, &series.meta.name);
+            push_path(&mut base, series.meta.name());
             tags.clear();
             if self.tags == GraphiteTags::Graphite {
-                push_tags(&mut tags, &series.meta.tags);
+                push_tags(&mut tags, series.meta.tags());
             }
             let mut identity = Xxh3::new();
             identity.update(base.as_bytes());
@@ -228,14 +228,14 @@ impl OwnMetrics<'_> {
         let mut tags = String::new();
         match self.tags {
             GraphiteTags::Graphite => {
-                let mut pairs: Vec<(Box<str>, Box<str>)> = family
+                let mut pairs: Vec<(&str, &str)> = family
                     .labels
                     .iter()
                     .zip(label_values)
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .map(|(k, v)| (*k, *v))
                     .collect();
                 pairs.sort();
-                push_tags(&mut tags, &pairs);
+                push_tags(&mut tags, pairs);
             }
             GraphiteTags::None => {
                 for value in label_values {

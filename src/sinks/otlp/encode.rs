@@ -165,10 +165,10 @@ impl Encoder for Points {
             let (kind, bytes) = point(series, &at, delta, before);
             let same = head
                 .as_ref()
-                .is_some_and(|h| h.kind == kind && *h.name == *series.meta.name);
+                .is_some_and(|h| h.kind == kind && h.name.as_ref() == series.meta.name());
             if !same {
                 head = Some(Arc::new(MetricHead {
-                    name: series.meta.name.clone(),
+                    name: series.meta.name().into(),
                     kind,
                 }));
             }
@@ -209,9 +209,9 @@ struct Span {
 /// A series' tags as attributes: one key's values joined with `,`, a bare
 /// tag with an empty value.
 fn attributes(meta: &SeriesMeta) -> Vec<KeyValue> {
-    let mut out: Vec<KeyValue> = Vec::with_capacity(meta.tags.len());
-    for (key, value) in meta.tags.iter() {
-        if let Some(last) = out.last_mut().filter(|kv| *kv.key == **key) {
+    let mut out: Vec<KeyValue> = Vec::new();
+    for (key, value) in meta.tags() {
+        if let Some(last) = out.last_mut().filter(|kv| kv.key == key) {
             if let Some(AnyValue {
                 value: Some(any_value::Value::StringValue(joined)),
             }) = &mut last.value
@@ -825,7 +825,7 @@ mod tests {
             e.state
                 .borrow()
                 .values()
-                .map(|s| s.meta.name.to_string())
+                .map(|s| s.meta.name().to_string())
                 .collect()
         };
         assert_eq!(names(&encoder), ["kept"]);

@@ -221,7 +221,7 @@ impl Encoder for Points {
 /// Series of `previous` that `current` no longer has (both sorted alike).
 fn gone_series(previous: &WindowSnapshot, current: &WindowSnapshot) -> Vec<SeriesRollup> {
     fn key(s: &SeriesRollup) -> (&str, u8, &str) {
-        (&s.meta.prom_name, s.meta.kind as u8, &s.meta.prom_labels)
+        (s.meta.prom_name(), s.meta.kind as u8, s.meta.prom_labels())
     }
     let mut gone = Vec::new();
     let mut i = 0;
