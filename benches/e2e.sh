@@ -6,7 +6,8 @@
 # Environment: DURATION (default 10s), RATE (lines/s, 0 = flat out; default 0),
 # MIX (counter,gauge,timer,distribution weights; default 4,3,3,0), SINGLE_LINE=1
 # for one line per datagram, TALLYD_CPU / LOADGEN_CPU (default 0 / 1),
-# UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core), and
+# UDP_THREADS and SHARDS (default 1 / 1: both share tallyd's core), WINDOW
+# (the window interval, default 10s; the run keeps 2 windows either way), and
 # EXTRA_CONFIG: YAML appended to tallyd's config (for example
 # 'aggregation: { native_histograms: { enabled: true } }'; benches/e2e-sinks.sh
 # adds a sink this way).
@@ -24,6 +25,7 @@ TALLYD_CPU=${TALLYD_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 UDP_THREADS=${UDP_THREADS:-1}
 SHARDS=${SHARDS:-1}
+WINDOW=${WINDOW:-10s}
 SERIES_COUNTS=("$@")
 [ ${#SERIES_COUNTS[@]} -gt 0 ] || SERIES_COUNTS=(1000 100000)
 single_line_flag=()
@@ -46,7 +48,7 @@ cpu_seconds() { # utime + stime of a pid, in seconds
 for series in "${SERIES_COUNTS[@]}"; do
     cat >"$work/tallyd.yaml" <<EOF
 listen: { udp: ["127.0.0.1:0"], udp_threads: $UDP_THREADS, http: "127.0.0.1:0" }
-window: { interval: 10s, retain: 2 }
+window: { interval: $WINDOW, retain: 2 }
 shards: $SHARDS
 logging: { format: json }
 ${EXTRA_CONFIG:-}
