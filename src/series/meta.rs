@@ -3,8 +3,8 @@
 //! Built once, when a shard first sees a series, and shared (`Arc`) with every
 //! window snapshot after that, so a scrape never sanitises a name or escapes a
 //! label value: it copies bytes rendered here. The cost is paid per new series
-//! (a few hundred nanoseconds and about 150 bytes for a name with three tags),
-//! never per event or per scrape.
+//! (about half a microsecond, and 64 bytes plus its texts: about 160 bytes for
+//! a name of 26 characters with three tags), never per event or per scrape.
 //!
 //! Mapping rules (DESIGN.md, exposition): names keep `[a-zA-Z0-9_:]` and every
 //! other character becomes `_`; a leading digit gets a `_` prefix. A tag `k:v`
@@ -185,7 +185,7 @@ impl SeriesMeta {
     /// The tags as `(key, value)`, sorted, duplicates removed; a bare tag has value `""`.
     pub fn tags(&self) -> TagIter<'_> {
         match self.unrendered_tags.as_deref() {
-            Some(pairs) => TagIter::Kept(pairs.iter()),
+            Some(pairs) => TagIter(TagSource::Kept(pairs.iter())),
             None => self.rendered_tags(),
         }
     }
@@ -198,13 +198,16 @@ impl SeriesMeta {
     /// The labels read as `(name, value)` pairs, as if none were escaped: the
     /// tags themselves when the labels render them as they are.
     fn rendered_tags(&self) -> TagIter<'_> {
-        TagIter::Rendered(self.prom_labels())
+        TagIter(TagSource::Rendered(self.prom_labels()))
     }
 }
 
 /// The tags of a series (see [`SeriesMeta::tags`]).
 #[derive(Debug, Clone)]
-pub enum TagIter<'m> {
+pub struct TagIter<'m>(TagSource<'m>);
+
+#[derive(Debug, Clone)]
+enum TagSource<'m> {
     /// Read from labels `name="value",...` whose names and values are the tags.
     Rendered(&'m str),
     /// Kept as received.
@@ -216,9 +219,9 @@ impl<'m> Iterator for TagIter<'m> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            TagIter::Kept(pairs) => pairs.next().map(|(k, v)| (&**k, &**v)),
-            TagIter::Rendered(rest) => {
+        match &mut self.0 {
+            TagSource::Kept(pairs) => pairs.next().map(|(k, v)| (&**k, &**v)),
+            TagSource::Rendered(rest) => {
                 // A label name has no `=` and a value read back has no `"`.
                 let (key, after) = rest.split_once('=')?;
                 let (value, after) = after.strip_prefix('"')?.split_once('"')?;
