@@ -53,22 +53,13 @@ pub(super) struct Series {
 
 type MemberSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
+/// A set's members are boxed: inline, their 32 bytes would make every
+/// series' state (and the shard's map entry) that much larger.
 #[derive(Debug)]
 pub(super) enum State {
-    Counter {
-        sum: f64,
-        total: f64,
-        active: bool,
-    },
-    Gauge {
-        value: f64,
-        active: bool,
-    },
-    /// Boxed: the set is 32 bytes inline and would make every series' state
-    /// (and the shard's map entry) that much larger.
-    Set {
-        members: Box<MemberSet>,
-    },
+    Counter { sum: f64, total: f64, active: bool },
+    Gauge { value: f64, active: bool },
+    Set { members: Box<MemberSet> },
     Samples(Box<SampleState>),
     Binned(Box<BinnedState>),
 }
