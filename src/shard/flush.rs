@@ -11,7 +11,9 @@
 //! with offsets and calls the segmented kernels once per batch of series, so the
 //! backend is dispatched once per batch, not per series. A batch closes once it
 //! holds [`BATCH_SAMPLES`] samples (or one series larger than that), which keeps
-//! the copy buffer at about 8 MiB however large the window.
+//! the copy buffer at about 512 KiB however large the window, and between
+//! batches the flush may stand aside for its shard (`complete_paced`): a batch
+//! is a few milliseconds of work.
 //!
 //! A window the GPU offload wants ([`Offload::wants`]) is gathered whole and
 //! computed there instead; if the GPU fails it, the same window runs through
@@ -19,7 +21,7 @@
 //! such a window, so the buffer returns to its CPU size.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::native_book::{NativeBook, NativeSettings};
 use super::series::Segment;
@@ -29,8 +31,10 @@ use crate::kernels::{Kernels, Moments};
 use crate::store::WindowBounds;
 use crate::store::{Rollup, SampleRollup, SeriesRollup, WindowQuantiles};
 
-/// Samples gathered before the segmented kernels run over them.
-const BATCH_SAMPLES: usize = 1 << 20;
+/// Samples gathered before the segmented kernels run over them: enough to
+/// dispatch the kernels once per several hundred series, few enough that a
+/// batch stays in L2 and takes a few milliseconds.
+const BATCH_SAMPLES: usize = 1 << 16;
 
 /// How closed windows are computed: the CPU kernels, and the GPU offload
 /// when one was started.
@@ -75,11 +79,26 @@ impl ClosedWindow {
     /// bucket-key kernel into `book`, and every sampled rollup gets its series'
     /// cumulative histogram.
     pub fn complete(
+        self,
+        samples: &WindowSamples,
+        completion: &Completion,
+        scratch: &mut FlushScratch,
+        book: &mut NativeBook,
+    ) -> Vec<SeriesRollup> {
+        self.complete_paced(samples, completion, scratch, book, &mut || Duration::ZERO)
+    }
+
+    /// [`complete`](Self::complete), calling `between_batches` after each batch
+    /// of series the CPU kernels finish: where the flush thread may wait for
+    /// its shard. It returns how long it waited, which the GPU cost model does
+    /// not count as CPU time.
+    pub fn complete_paced(
         mut self,
         samples: &WindowSamples,
         completion: &Completion,
         scratch: &mut FlushScratch,
         book: &mut NativeBook,
+        between_batches: &mut dyn FnMut() -> Duration,
     ) -> Vec<SeriesRollup> {
         let (kernels, offload) = (completion.kernels, completion.offload.as_deref());
         let quantiles = self.quantiles.computed.clone();
@@ -97,6 +116,7 @@ impl ClosedWindow {
         }
         if !done {
             let started = Instant::now();
+            let mut waited = Duration::ZERO;
             let mut first = 0;
             while first < self.segments.len() {
                 let taken = scratch.gather(samples, &self.segments[first..], BATCH_SAMPLES);
@@ -104,9 +124,11 @@ impl ClosedWindow {
                 self.store(first..first + taken, scratch, quantiles.len());
                 self.add_native(first..first + taken, samples, scratch, kernels, book);
                 first += taken;
+                waited += between_batches();
             }
             if let Some(offload) = offload {
-                offload.observe_cpu(total, started.elapsed().as_secs_f64());
+                let computing = started.elapsed().saturating_sub(waited);
+                offload.observe_cpu(total, computing.as_secs_f64());
             }
         }
         match self.native {

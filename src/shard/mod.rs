@@ -15,6 +15,7 @@ mod flush;
 mod key_map;
 mod mapped_names;
 mod native_book;
+mod pacing;
 mod priority;
 mod router;
 mod series;

@@ -10,7 +10,8 @@
 //! window's samples to its own flush thread (`tallyd-flush-N`), which runs the
 //! kernels and publishes; two sample buffers rotate between them, so the shard
 //! keeps draining its queue during the kernel work. Both threads run below
-//! the receivers (`shard_priority`, see `priority`).
+//! the receivers (`shard_priority`, see `priority`), and the flush stands
+//! aside while the shard is behind (`pacing`).
 //!
 //! A batch goes into the window its receipt time falls in (datagrams, streams
 //! and gRPC messages all carry one), whenever the shard takes it: at a window's
@@ -36,6 +37,7 @@ use super::batch::{Batch, BatchPool};
 use super::clock::Clock;
 use super::flush::{ClosedWindow, Completion, FlushScratch};
 use super::native_book::NativeBook;
+use super::pacing::ShardBacklog;
 use super::priority;
 use super::state::{ShardSettings, ShardState};
 use super::window::Windowing;
@@ -146,6 +148,8 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
     let (jobs, job_queue) = crossbeam_channel::bounded::<FlushJob>(1);
     let (spare_sender, spares) = crossbeam_channel::bounded::<WindowSamples>(2);
     let _ = spare_sender.send(WindowSamples::default());
+    let interval = std::time::Duration::from_millis(windowing.interval_ms());
+    let backlog = ShardBacklog::new(queue.clone(), interval / 2);
     let flusher = std::thread::Builder::new()
         .name(format!("tallyd-flush-{index}"))
         .spawn({
@@ -156,6 +160,7 @@ fn run(index: usize, context: ShardContext, queue: Receiver<Batch>) {
                     index,
                     job_queue,
                     spare_sender,
+                    backlog,
                     &store,
                     &telemetry,
                     &completion,
@@ -257,11 +262,13 @@ fn belongs_after(batch: &Batch, bounds: WindowBounds, now_unix_ms: impl FnOnce()
 }
 
 /// The flush thread of shard `index`: completes closed windows in order, publishes
-/// them, and hands their samples back for reuse.
+/// them, and hands their samples back for reuse, standing aside while the
+/// shard is behind (`backlog`).
 fn flush_loop(
     index: usize,
     jobs: Receiver<FlushJob>,
     spares: Sender<WindowSamples>,
+    mut backlog: ShardBacklog<Batch>,
     store: &Store,
     telemetry: &Telemetry,
     completion: &Completion,
@@ -274,15 +281,23 @@ fn flush_loop(
         let bounds = job.closed.bounds;
         let series = job.closed.rollups.len();
         let quantiles = job.closed.quantiles.clone();
-        let rollups = job
-            .closed
-            .complete(&job.samples, completion, &mut scratch, &mut book);
+        let rollups = job.closed.complete_paced(
+            &job.samples,
+            completion,
+            &mut scratch,
+            &mut book,
+            &mut || backlog.wait_while_behind(),
+        );
         if store.publish(bounds, quantiles, rollups) {
             let end_nanos = bounds.end_unix_ms.saturating_mul(1_000_000);
             telemetry.window_publish_delay.observe_since(end_nanos);
         }
-        let seconds = job.close_seconds + started.elapsed().as_secs_f64();
+        let paused = backlog.end_window();
+        let seconds = job.close_seconds + started.elapsed().saturating_sub(paused).as_secs_f64();
         counters.last_flush_seconds.set(seconds);
+        counters
+            .flush_paused_seconds_total
+            .set(counters.flush_paused_seconds_total.get() + paused.as_secs_f64());
         counters
             .flush_seconds_total
             .set(counters.flush_seconds_total.get() + seconds);

@@ -249,6 +249,12 @@ pub static WINDOW_FLUSH_SECONDS: Family = counter(
     SHARD,
     "Seconds spent closing windows, per shard.",
 );
+/// Time the flush stood aside for its shard.
+pub static WINDOW_FLUSH_PAUSED_SECONDS: Family = counter(
+    "tallyd_window_flush_paused_seconds",
+    SHARD,
+    "Seconds a shard's flush thread waited while the shard had batches queued, not counted in tallyd_window_flush_seconds_total.",
+);
 /// Time the last close took.
 pub static WINDOW_LAST_FLUSH_SECONDS: Family = gauge(
     "tallyd_window_last_flush_seconds",
@@ -418,6 +424,7 @@ pub static CATALOGUE: &[&Family] = &[
     &WINDOWS_FLUSHED,
     &WINDOWS_SKIPPED,
     &WINDOW_FLUSH_SECONDS,
+    &WINDOW_FLUSH_PAUSED_SECONDS,
     &WINDOW_LAST_FLUSH_SECONDS,
     &WINDOW_SERIES,
     &WINDOW_LAST_END_TIMESTAMP,

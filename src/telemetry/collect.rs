@@ -81,6 +81,9 @@ impl Telemetry {
         self.per_shard(out, &c::WINDOW_FLUSH_SECONDS, |s| {
             s.flush_seconds_total.get()
         });
+        self.per_shard(out, &c::WINDOW_FLUSH_PAUSED_SECONDS, |s| {
+            s.flush_paused_seconds_total.get()
+        });
         self.per_shard(out, &c::WINDOW_LAST_FLUSH_SECONDS, |s| {
             s.last_flush_seconds.get()
         });

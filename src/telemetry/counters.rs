@@ -117,6 +117,8 @@ pub struct ShardCounters {
     pub last_flush_seconds: FloatGauge,
     /// Seconds spent closing windows, in total.
     pub flush_seconds_total: FloatGauge,
+    /// Seconds the flush thread stood aside while its shard was behind.
+    pub flush_paused_seconds_total: FloatGauge,
     /// Series removed after `limits.series_idle_ttl` without data.
     pub series_expired: Counter,
     /// The shard thread is running.
