@@ -7,6 +7,7 @@
 #
 #   bash benches/peers-latency.sh tallyd-rcvbuf212k.yaml 1000 2640000
 #
+# DUMP=1 also prints every bucket of tallyd_ingest_delay_seconds.
 # PEERS_DIR: where ../shared/peers/build-peers.sh put bin/loadgen (default
 # $TMPDIR/tallyd-peers); TALLYD_BIN: default target/release/tallyd.
 set -euo pipefail
@@ -33,6 +34,7 @@ curl -s localhost:9113/metrics >"$work/metrics.txt"
 kill "$pid"
 wait "$pid" || true
 python3 - "$work/metrics.txt" <<'PY'
+import os
 import sys
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -56,6 +58,10 @@ for name, labels in [
 ]:
     (p50, n), (p99, _), (top, _) = (bucket_at(name, labels, q) for q in (0.5, 0.99, 1.0))
     print(f"{name}: n={n} p50<={p50} p99<={p99} max<={top}")
+if os.environ.get("DUMP"):
+    for s in families["tallyd_ingest_delay_seconds"].samples:
+        if s.name.endswith("_bucket"):
+            print(f"  tallyd_ingest_delay_seconds le={s.labels['le']}: {int(s.value)}")
 for line in text.splitlines():
     if line.startswith(("tallyd_udp_kernel_drops_total", 'tallyd_lines_dropped_total{reason="queue_full"}',
                         'tallyd_lines_received_total{transport="udp"}')):
