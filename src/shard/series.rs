@@ -314,7 +314,38 @@ impl SampleState {
     }
 }
 
+/// The addresses closing a series reads beyond its map entry (its boxed state
+/// and its identity's reference count), kept as plain numbers so that they
+/// can be collected ahead and prefetched: at 100k series each is a cache miss.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CloseReads([usize; 2]);
+
+impl CloseReads {
+    /// Asks the core to start loading both (on x86_64; elsewhere nothing);
+    /// never reads them itself, so a stale address costs nothing but the load.
+    #[inline(always)]
+    pub fn prefetch(self) {
+        #[cfg(target_arch = "x86_64")]
+        for address in self.0 {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(address as *const i8) };
+        }
+    }
+}
+
 impl Series {
+    /// Where closing this series will read, for [`CloseReads::prefetch`].
+    pub fn close_reads(&self) -> CloseReads {
+        let state = match &self.state {
+            State::Samples(state) => &**state as *const SampleState as usize,
+            State::Binned(state) => &**state as *const BinnedState as usize,
+            State::Set { members } => &**members as *const MemberSet as usize,
+            State::Counter { .. } | State::Gauge { .. } => 0,
+        };
+        CloseReads([state, Arc::as_ptr(&self.meta) as usize])
+    }
+
     /// The snapshot entry of this series for the window `generation` that is
     /// closing, and the flush's part of it.
     pub fn close(
