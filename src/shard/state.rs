@@ -8,6 +8,8 @@
 //! (identity-hashed) that holds the series state itself, so a known series costs
 //! one map probe and no further pointer chase: at 100k series, where every probe
 //! misses the cache, each indirection removed is a cache miss saved per sample.
+//! A shard that large also looks up a few samples' series ahead of updating
+//! them, so that their misses overlap. A close prefetches the same way.
 //! A new series costs one `SeriesMeta` (its labels rendered here, once). Idle
 //! series are removed at window close.
 
