@@ -65,7 +65,7 @@ pub struct Sample {
 
 impl Sample {
     /// Parses one value; rejects empty, non-numeric and non-finite text.
-    #[inline]
+    #[inline(always)]
     pub fn parse(text: &str) -> Option<Sample> {
         let value = parse_finite(text)?;
         let first = text.as_bytes()[0];
@@ -88,7 +88,7 @@ pub enum Payload<'a> {
 
 impl<'a> Payload<'a> {
     /// Parses the value text of a line of type `kind`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse(kind: MetricType, text: &'a str) -> Option<Payload<'a>> {
         if kind == MetricType::Set {
             return (!text.is_empty()).then_some(Payload::SetMember(text));
