@@ -36,10 +36,13 @@ impl SeriesKey {
     }
 
     /// The shard that owns this series, of `shards`.
+    ///
+    /// The low half scaled to `[0, shards)` by a multiply and a shift: it is
+    /// uniform, so this spreads as evenly as a modulo (bias below 1e-13), and
+    /// a 64-bit division costs tens of cycles on every routed line.
     #[inline]
     pub fn shard(self, shards: usize) -> usize {
-        // The low 64 bits are uniformly distributed; the modulo bias is below 1e-13.
-        (self.low % shards as u64) as usize
+        ((u128::from(self.low) * shards as u128) >> 64) as usize
     }
 
     /// The raw key value.
@@ -193,6 +196,18 @@ mod tests {
             counts.iter().all(|&c| (9_000..11_000).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn every_key_falls_in_a_shard_and_the_extremes_reach_the_end_shards() {
+        for shards in [1, 2, 3, 16, 64] {
+            assert_eq!(SeriesKey::from_u128(0).shard(shards), 0);
+            assert_eq!(
+                SeriesKey::from_u128(u64::MAX as u128).shard(shards),
+                shards - 1
+            );
+            assert_eq!(SeriesKey::from_u128(u128::MAX).shard(shards), shards - 1);
+        }
     }
 
     proptest! {
