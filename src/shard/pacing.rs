@@ -86,16 +86,28 @@ mod tests {
         for i in 0..32 {
             sender.send(i).unwrap();
         }
-        let shard = {
+        let (went_on, left_when_it_went_on) = crossbeam_channel::bounded(1);
+        let flush = {
             let queue = queue.clone();
-            // The shard takes its batches while the flush waits.
-            std::thread::spawn(move || while queue.recv().is_ok() {})
+            std::thread::spawn(move || {
+                let mut backlog = ShardBacklog::new(queue, Duration::from_secs(600));
+                backlog.wait_while_behind();
+                went_on.send(backlog.queue.len()).unwrap();
+            })
         };
-        let mut backlog = ShardBacklog::new(queue, Duration::from_secs(600));
-        backlog.wait_while_behind();
-        assert!(backlog.queue.len() <= BEHIND_BATCHES);
+        // The shard takes batches until it is one short of caught up: the
+        // flush may not go on yet.
+        while queue.len() > BEHIND_BATCHES + 1 {
+            queue.recv().unwrap();
+        }
+        assert!(
+            left_when_it_went_on.try_recv().is_err(),
+            "the flush went on while its shard was behind"
+        );
+        queue.recv().unwrap();
+        assert_eq!(left_when_it_went_on.recv().unwrap(), BEHIND_BATCHES);
+        flush.join().unwrap();
         drop(sender);
-        shard.join().unwrap();
     }
 
     #[test]

@@ -100,8 +100,6 @@ pub struct ShardState {
     telemetry: Arc<Telemetry>,
     series: SeriesMap,
     generation: u64,
-    /// Scratch of a window close, empty between closes (see `gather_close_reads`).
-    close_reads: Vec<CloseReads>,
 }
 
 impl ShardState {
@@ -113,7 +111,6 @@ impl ShardState {
             telemetry,
             series: SeriesMap::default(),
             generation: 0,
-            close_reads: Vec::new(),
         }
     }
 
@@ -195,21 +192,25 @@ impl ShardState {
     /// with the kernel work on `window`'s samples left to [`ClosedWindow::complete`].
     pub fn close(&mut self, window: &WindowSamples, bounds: WindowBounds) -> ClosedWindow {
         let generation = window.generation();
-        self.gather_close_reads();
+        // 16 bytes a series, freed when the close returns.
+        let mut reads = self.close_reads();
         for (i, series) in self.series.values_mut().enumerate() {
-            if let Some(ahead) = self.close_reads.get(i + PREFETCH_DISTANCE) {
+            if let Some(ahead) = reads.get(i + PREFETCH_DISTANCE) {
                 ahead.prefetch();
             }
             if series.state.is_active(generation) {
                 series.last_seen_ms = bounds.end_unix_ms;
             }
         }
-        self.expire_idle(bounds.end_unix_ms);
-        self.gather_close_reads();
+        // Removing series reorders the map; when none expired, the order of
+        // the first pass still holds.
+        if self.expire_idle(bounds.end_unix_ms) > 0 {
+            reads = self.close_reads();
+        }
         let mut rollups = Vec::with_capacity(self.series.len());
         let mut segments = Vec::new();
         for (i, series) in self.series.values_mut().enumerate() {
-            if let Some(ahead) = self.close_reads.get(i + PREFETCH_DISTANCE) {
+            if let Some(ahead) = reads.get(i + PREFETCH_DISTANCE) {
                 ahead.prefetch();
             }
             let (rollup, segment) = series.close(generation, &self.settings.tuning.series);
@@ -219,8 +220,6 @@ impl ShardState {
             }
             rollups.push(rollup);
         }
-        // 16 bytes a series, needed again only at the next close.
-        self.close_reads = Vec::new();
         self.telemetry.shards[self.index]
             .series
             .store(self.series.len() as u64, Ordering::Relaxed);
@@ -233,18 +232,17 @@ impl ShardState {
         }
     }
 
-    /// Collects where closing each series will read, in the map's order (one
+    /// Where closing each series will read, in the map's order (one
     /// sequential pass over the entries), so that the passes of a close can
     /// prefetch [`PREFETCH_DISTANCE`] series ahead.
-    fn gather_close_reads(&mut self) {
-        self.close_reads.clear();
-        self.close_reads
-            .extend(self.series.values().map(Series::close_reads));
+    fn close_reads(&self) -> Vec<CloseReads> {
+        self.series.values().map(Series::close_reads).collect()
     }
 
     /// Removes the series whose last data is their idle time (a mapping rule's
-    /// `ttl`, else `limits.series_idle_ttl`) or more before `now_ms`.
-    fn expire_idle(&mut self, now_ms: u64) {
+    /// `ttl`, else `limits.series_idle_ttl`) or more before `now_ms`; returns
+    /// how many it removed.
+    fn expire_idle(&mut self, now_ms: u64) -> usize {
         let default_ttl = self.settings.tuning.idle_ttl_ms;
         let before = self.series.len();
         self.series.retain(|_, series| {
@@ -256,10 +254,11 @@ impl ShardState {
                 .unwrap_or(default_ttl);
             now_ms.saturating_sub(series.last_seen_ms) < ttl.max(1)
         });
-        let expired = (before - self.series.len()) as u64;
+        let expired = before - self.series.len();
         self.telemetry.shards[self.index]
             .series_expired
-            .add(expired);
+            .add(expired as u64);
+        expired
     }
 }
 
