@@ -8,14 +8,16 @@
 //! (`app3.*.*.*.requests` -> `app3_requests{host,method,endpoint}`) placed after
 //! 90 rules that never match, so each name's first match walks 100 rules; the
 //! per-line cost after a name is known is one cache probe. Each iteration
-//! routes the corpus into one shard queue, drains it, and checks the count.
+//! routes the corpus into one shard queue (as a receiving thread does, with
+//! `ingest_buffer`), drains it, and checks the count.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam_channel::Receiver;
-use tallyd::codec::{Decoder, Message};
+use tallyd::codec::Decoder;
+use tallyd::ingest::ingest_buffer;
 use tallyd::shard::{Batch, BatchPool, LiveMapping, Router};
 use tallyd::telemetry::LocalTally;
 
@@ -78,11 +80,7 @@ fn route_corpus(
     let mut tally = LocalTally::default();
     let mut samples = 0;
     for datagram in datagrams {
-        for message in decoder.lines(datagram) {
-            if let Ok(Message::Metric(m)) = message {
-                router.route(&m, &mut tally).unwrap();
-            }
-        }
+        ingest_buffer(decoder, datagram, router, &mut tally);
         for batch in drain.try_iter() {
             samples += batch.samples.len();
             pool.give_back(batch);

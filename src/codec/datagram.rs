@@ -14,7 +14,8 @@
 //! overall and keeps one source of truth for the reasons.
 
 use super::error::{DecodeError, RejectReason};
-use super::line::{Message, decode_line_with, decode_metric_prefix};
+use super::line::{Message, decode_line_with, decode_metric_prefix_into};
+use super::metric::Metric;
 use super::scan::find_any;
 use super::tag_styles::TagStyles;
 
@@ -93,17 +94,60 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// The usual case: a metric line in a valid UTF-8 buffer, decoded in one pass that
-    /// also finds the line end. `None` for anything else (events, service checks,
-    /// rejections), which [`Lines::decode_separately`] then handles.
-    fn decode_in_place(&mut self, text: &'a str, start: usize) -> Option<Message<'a>> {
-        let (metric, len) = decode_metric_prefix(&text[start..], self.styles).ok()?;
+    /// The usual case: a metric line in a valid UTF-8 buffer, decoded into
+    /// `metric` in one pass that also finds the line end. False for anything
+    /// else (events, service checks, rejections), which
+    /// [`Lines::decode_separately`] then handles.
+    #[inline]
+    fn decode_in_place(&mut self, text: &'a str, start: usize, metric: &mut Metric<'a>) -> bool {
+        let Ok(len) = decode_metric_prefix_into(&text[start..], self.styles, metric) else {
+            return false;
+        };
         let end = start + len;
         if self.content_len(start, end) > self.max_line_bytes {
-            return None;
+            return false;
         }
         self.pos = end + 1;
-        Some(Message::Metric(metric))
+        true
+    }
+
+    /// Decodes the next line; a metric line in a valid buffer goes straight
+    /// into `metric`.
+    #[inline]
+    fn step(&mut self, metric: &mut Metric<'a>) -> Option<Step<'a>> {
+        loop {
+            let start = self.pos;
+            let first = *self.buf.get(start)?;
+            // A blank line: `\n` or `\r\n`.
+            if first == b'\n' || (first == b'\r' && self.line_end(start) == start + 1) {
+                self.pos = start + 1 + usize::from(first == b'\r');
+                continue;
+            }
+            if let Some(text) = self.text.filter(|_| first != b'_')
+                && self.decode_in_place(text, start, metric)
+            {
+                return Some(Step::InPlace);
+            }
+            return Some(Step::Separately(self.decode_separately(start)));
+        }
+    }
+
+    /// The next line, a metric written into `metric` rather than returned:
+    /// the receiving path's form of [`Iterator::next`], which spares moving
+    /// each decoded line (see `decode_metric_prefix_into`).
+    #[inline]
+    pub fn next_into(&mut self, metric: &mut Metric<'a>) -> Option<Result<LineKind, DecodeError>> {
+        Some(match self.step(metric)? {
+            Step::InPlace => Ok(LineKind::Metric),
+            Step::Separately(decoded) => decoded.map(|message| match message {
+                Message::Metric(decoded) => {
+                    *metric = decoded;
+                    LineKind::Metric
+                }
+                Message::Event(_) => LineKind::Event,
+                Message::ServiceCheck(_) => LineKind::ServiceCheck,
+            }),
+        })
     }
 
     /// Finds the line end first, then checks length and UTF-8, then decodes.
@@ -129,20 +173,29 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<Message<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let start = self.pos;
-            let first = *self.buf.get(start)?;
-            // A blank line: `\n` or `\r\n`.
-            if first == b'\n' || (first == b'\r' && self.line_end(start) == start + 1) {
-                self.pos = start + 1 + usize::from(first == b'\r');
-                continue;
-            }
-            if let Some(text) = self.text.filter(|_| first != b'_')
-                && let Some(message) = self.decode_in_place(text, start)
-            {
-                return Some(Ok(message));
-            }
-            return Some(self.decode_separately(start));
-        }
+        let mut metric = Metric::BLANK;
+        Some(match self.step(&mut metric)? {
+            Step::InPlace => Ok(Message::Metric(metric)),
+            Step::Separately(decoded) => decoded,
+        })
     }
+}
+
+/// What [`Lines::next_into`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A metric line, now in the caller's `metric`.
+    Metric,
+    /// A DogStatsD event.
+    Event,
+    /// A DogStatsD service check.
+    ServiceCheck,
+}
+
+/// How [`Lines::step`] decoded a line.
+enum Step<'a> {
+    /// A metric line, written into the caller's `metric`.
+    InPlace,
+    /// Anything else, decoded on the plain path.
+    Separately(Result<Message<'a>, DecodeError>),
 }

@@ -235,3 +235,23 @@ pub struct Metric<'a> {
     /// through the decoder, 8 bytes smaller).
     pub timestamp: Option<NonZeroU64>,
 }
+
+impl Metric<'_> {
+    /// An empty counter line (`:0|c` with no name): what a line to be decoded
+    /// into starts as.
+    pub const BLANK: Metric<'static> = Metric {
+        name: "",
+        kind: MetricType::Counter,
+        payload: Payload::Numbers {
+            first: Sample {
+                value: 0.0,
+                signed: false,
+            },
+            rest: "",
+        },
+        sample_rate: 1.0,
+        tags: Tags::new(""),
+        container_id: None,
+        timestamp: None,
+    };
+}

@@ -35,7 +35,7 @@ mod tag_styles;
 #[cfg(test)]
 mod tests;
 
-pub use datagram::{Decoder, Lines};
+pub use datagram::{Decoder, LineKind, Lines};
 pub use error::{DecodeError, RejectReason};
 pub use event::{Event, ServiceCheck};
 pub use line::{Message, decode_line, decode_metric};

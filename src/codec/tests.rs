@@ -349,6 +349,43 @@ proptest! {
     }
 
     #[test]
+    fn decoding_into_a_reused_line_agrees_with_the_iterator(
+        lines in proptest::collection::vec(
+            "(_e\\{1,1\\}:a\\|b|_sc\\|a\\|0|[a-c]{0,3}(:[0-9.\\-]{0,3}){0,2}(\\|[cgmsdhT@#:,0-9.a-b]{0,4}){0,4})\r?",
+            0..8,
+        ),
+        styled in any::<bool>(),
+    ) {
+        let buf = lines.join("\n");
+        let styles = if styled {
+            [TagStyles::INFLUXDB, TagStyles::LIBRATO, TagStyles::SIGNALFX, TagStyles::GRAPHITE]
+                .into_iter()
+                .fold(TagStyles::DOGSTATSD, TagStyles::with)
+        } else {
+            TagStyles::DOGSTATSD
+        };
+        let decoder = Decoder::new(12).with_tag_styles(styles);
+        let expected: Vec<_> = decoder.lines(buf.as_bytes()).collect();
+        let mut lines = decoder.lines(buf.as_bytes());
+        // Whatever the line before left in it.
+        let mut metric = Metric::BLANK;
+        let mut got = Vec::new();
+        while let Some(line) = lines.next_into(&mut metric) {
+            got.push(line.map(|kind| (kind, (kind == LineKind::Metric).then_some(metric))));
+        }
+        prop_assert_eq!(got.len(), expected.len());
+        for (got, expected) in got.iter().zip(&expected) {
+            match (got, expected) {
+                (Ok((LineKind::Metric, Some(m))), Ok(Message::Metric(e))) => prop_assert_eq!(m, e),
+                (Ok((LineKind::Event, None)), Ok(Message::Event(_))) => {}
+                (Ok((LineKind::ServiceCheck, None)), Ok(Message::ServiceCheck(_))) => {}
+                (Err(g), Err(e)) => prop_assert_eq!(g, e),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+
+    #[test]
     fn well_formed_lines_round_trip(
         name in "[a-zA-Z][a-zA-Z0-9_.]{0,30}",
         kind in metric_type(),

@@ -5,23 +5,26 @@
 //! allocated and nothing is logged per line; a flood of bad input costs only the
 //! decoding and a counter increment.
 
-use crate::codec::{Decoder, Message, RejectReason};
+use crate::codec::{Decoder, LineKind, Metric, RejectReason};
 use crate::shard::Router;
 use crate::telemetry::LocalTally;
 
-/// Decodes every line of `buf` and routes the metrics.
+/// Decodes every line of `buf` and routes the metrics. Each metric line is
+/// decoded into one reused `Metric` and routed from there, never moved.
 #[inline]
 pub fn ingest_buffer(decoder: &Decoder, buf: &[u8], router: &mut Router, tally: &mut LocalTally) {
-    for message in decoder.lines(buf) {
+    let mut lines = decoder.lines(buf);
+    let mut metric = Metric::BLANK;
+    while let Some(line) = lines.next_into(&mut metric) {
         tally.lines += 1;
-        match message {
-            Ok(Message::Metric(metric)) => {
+        match line {
+            Ok(LineKind::Metric) => {
                 if router.route(&metric, tally).is_err() {
                     tally.reject(RejectReason::TooLong, 1);
                 }
             }
-            Ok(Message::Event(_)) => tally.events += 1,
-            Ok(Message::ServiceCheck(_)) => tally.service_checks += 1,
+            Ok(LineKind::Event) => tally.events += 1,
+            Ok(LineKind::ServiceCheck) => tally.service_checks += 1,
             Err(err) => tally.reject(err.reason, 1),
         }
     }

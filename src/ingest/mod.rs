@@ -35,3 +35,4 @@ mod unix_socket;
 
 pub use front_door::{Bound, Ingest, StartError, start};
 pub use inlet::Inlet;
+pub use lines::ingest_buffer;
