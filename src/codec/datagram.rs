@@ -134,7 +134,9 @@ impl<'a> Lines<'a> {
 
     /// The next line, a metric written into `metric` rather than returned:
     /// the receiving path's form of [`Iterator::next`], which spares moving
-    /// each decoded line (see `decode_metric_prefix_into`).
+    /// each decoded line (see `decode_metric_prefix_into`). `metric` holds
+    /// the line only after [`LineKind::Metric`]; any other outcome may leave
+    /// it partly overwritten.
     #[inline]
     pub fn next_into(&mut self, metric: &mut Metric<'a>) -> Option<Result<LineKind, DecodeError>> {
         Some(match self.step(metric)? {

@@ -197,6 +197,14 @@ impl<'a> Tags<'a> {
             .filter(|t| !t.is_empty())
     }
 
+    /// True when the line carried no tag text at all: no `#` field (or an
+    /// empty one) and no tags in its name. One comparison, where
+    /// [`Tags::is_empty`] also looks through empty tags.
+    #[inline]
+    pub fn is_absent(&self) -> bool {
+        self.span.is_empty()
+    }
+
     /// True when the line carried no non-empty tag.
     pub fn is_empty(&self) -> bool {
         self.named().next().is_none() && self.iter().next().is_none()

@@ -109,6 +109,10 @@ impl KeyHasher {
     /// out those `skip` names (by the tag's full text).
     #[inline]
     pub fn tag_sum(&mut self, tags: Tags<'_>, skip: impl Fn(&str) -> bool) -> u128 {
+        // Plain StatsD lines carry none: spare them the scratch and the splits.
+        if tags.is_absent() {
+            return 0;
+        }
         self.seen_tags.clear();
         let mut tag_sum: u128 = 0;
         let mut add = |seen: &mut Vec<u128>, tag: &str| {

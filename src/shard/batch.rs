@@ -150,7 +150,8 @@ impl Batch {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(metric.name.as_bytes());
         let tags_start = self.bytes.len();
-        for tag in metric.tags.named() {
+        let named = (!metric.tags.is_absent()).then(|| metric.tags.named());
+        for tag in named.into_iter().flatten() {
             let (key, value) = tag.split_once('=').unwrap_or((tag, ""));
             self.bytes.extend_from_slice(key.as_bytes());
             self.bytes.push(b':');
