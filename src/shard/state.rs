@@ -202,8 +202,8 @@ impl ShardState {
                 series.last_seen_ms = bounds.end_unix_ms;
             }
         }
-        // Removing series reorders the map; when none expired, the order of
-        // the first pass still holds.
+        // Removing series shifts the positions of those after them in the
+        // map's order; when none expired, the first pass's list still lines up.
         if self.expire_idle(bounds.end_unix_ms) > 0 {
             reads = self.close_reads();
         }
